@@ -1,0 +1,63 @@
+"""Table shapes the store queries. Alembic migrations own the DDL; this only describes it."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+# JSONB on PostgreSQL (indexable, compact); JSON text on SQLite.
+JsonDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-numbers an INTEGER PRIMARY KEY, not a BIGINT one.
+AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("stream_id", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("payload", JsonDocument, nullable=False),
+    sa.Column("metadata", JsonDocument, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+tracking = sa.Table(
+    "tracking",
+    metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("stream_id", sa.String(200), nullable=False),
+    sa.Column("first_version", sa.Integer, nullable=False),
+    sa.Column("last_version", sa.Integer, nullable=False),
+    sa.Column("first_position", sa.BigInteger, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", AutoId, primary_key=True, autoincrement=True),
+    sa.Column("destination", sa.String(300), nullable=False),
+    sa.Column("payload", JsonDocument, nullable=False),
+    sa.Column("causation_position", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
+event_type_counts = sa.Table(
+    "event_type_counts",
+    metadata,
+    sa.Column("type", sa.String(100), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,159 @@
+"""The `buddy` command line: the stable surface described in DESIGN section 8.
+
+Only this module and bootstrap read settings. `--json` prints one JSON document on stdout; logs
+and progress go to stderr; errors exit non-zero with one clear line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bot.settings import Settings, load_settings
+from domain.errors import BuddyError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Buddy: a self-improving developer Q&A bot with an append-only event store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the database schema (alembic owns it).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    """One error handler for every command: a clear line on stderr and a non-zero exit."""
+    try:
+        settings = _settings()
+        return asyncio.run(work(settings))
+    except BuddyError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the schema to the latest revision (also done on every start)."""
+
+    async def work(settings: Settings) -> None:
+        from adapters.store import migrate
+        from bot.bootstrap import bootstrap
+
+        async with bootstrap(settings, upgrade=False) as services:
+            await migrate.upgrade(services.db, revision)
+            current = await migrate.current_revision(services.db)
+            typer.echo(f"database at revision {current} ({services.database_label})", err=True)
+
+    _run(work)
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision; 'base' empties the schema.")],
+) -> None:
+    """Downgrade the schema (destructive: dropped tables lose their rows)."""
+
+    async def work(settings: Settings) -> None:
+        from adapters.store import migrate
+        from bot.bootstrap import bootstrap
+
+        async with bootstrap(settings, upgrade=False) as services:
+            await migrate.downgrade(services.db, revision)
+            current = await migrate.current_revision(services.db)
+            typer.echo(f"database at revision {current or 'base'}", err=True)
+
+    _run(work)
+
+
+@db_app.command("current")
+def db_current(json_output: JsonFlag = False) -> None:
+    """Show the schema revision the database is at, and the newest one this code knows."""
+
+    async def work(settings: Settings) -> None:
+        from adapters.store import migrate
+        from bot.bootstrap import bootstrap
+
+        async with bootstrap(settings, upgrade=False) as services:
+            current = await migrate.current_revision(services.db)
+        head = migrate.head_revision()
+        if json_output:
+            _print_json({"current": current, "head": head})
+        else:
+            typer.echo(f"current: {current or 'base'}  head: {head}")
+
+    _run(work)
+
+
+@app.command()
+def events(
+    event_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this event type (repeatable).")
+    ] = None,
+    after: Annotated[int, typer.Option(help="Only events after this global position.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="At most this many events.")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Dump the stored events as the store holds them (no decryption)."""
+    from bot.event_dump import dump_events
+
+    _run(lambda settings: dump_events(settings, event_type or [], after, limit, json_output))
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Which benchmark: store, or all.")] = "all",
+    json_output: JsonFlag = False,
+    events_count: Annotated[
+        int, typer.Option("--events", help="Events per measurement.", min=100)
+    ] = 2000,
+) -> None:
+    """Run the benchmark suite; results are ratios measured in one run."""
+    from bot.bench import run_benchmarks
+
+    _run(lambda settings: run_benchmarks(settings, name, events_count, json_output))
+
+
+def _exit_on_sigterm() -> None:
+    # SIGTERM unwinds like Ctrl-C, so `finally` blocks stop what this process started.
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main() -> None:
+    _exit_on_sigterm()
+    app()
+
+

@@ -1,0 +1,29 @@
+"""The few errors the rest of Buddy speaks; adapters translate library exceptions into these."""
+
+
+class BuddyError(Exception):
+    """Base of every error Buddy reports to a user."""
+
+
+class ConcurrencyError(BuddyError):
+    """An append lost the race: the stream is no longer at the expected version."""
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual_version}, expected {expected_version}"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+class StoreUnavailable(BuddyError):
+    """The database cannot be reached or refused the operation."""
+
+
+class InvalidEvent(BuddyError):
+    """An event that cannot be stored or read back (bad type, bad payload, unknown version)."""
+
+
+class ConfigurationError(BuddyError):
+    """Settings that cannot work together, or a missing component."""

@@ -1,0 +1,63 @@
+"""Ports: what the domain needs from the outside world, as Protocols the adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.events import AppendResult, NewEvent, RecordedEvent
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A reply to deliver once, written in the same transaction as the events that caused it."""
+
+    destination: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    destination: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class EventStore(Protocol):
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int | None,
+        events: Sequence[NewEvent],
+        *,
+        idempotency_key: str | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> AppendResult:
+        """Append atomically. `expected_version` is the stream's last version (-1: no stream,
+        None: any). A seen `idempotency_key` returns the first result and appends nothing."""
+        ...
+
+    async def read_stream(self, stream_id: str, from_version: int = 0) -> list[RecordedEvent]: ...
+
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> list[RecordedEvent]: ...
+
+    async def stream_version(self, stream_id: str) -> int: ...
+
+    async def last_position(self) -> int: ...
+
+
+class Outbox(Protocol):
+    async def pending(self, limit: int = 100) -> list[PendingMessage]: ...
+
+    async def mark_sent(self, message_id: int) -> None: ...
+
+    async def mark_failed(self, message_id: int) -> None: ...

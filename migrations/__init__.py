@@ -1,0 +1,1 @@
+"""Alembic migrations: the only owner of Buddy's schema, on SQLite and PostgreSQL alike."""

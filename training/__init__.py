@@ -1,0 +1,1 @@
+"""Curation, dataset export, LoRA fine-tuning, evaluation and the model registry (later issues)."""
