@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import AsyncIterator
@@ -26,6 +27,9 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # SQLite has one writer at a time; queueing our own writers here is far cheaper than
+        # letting them poll SQLite's busy handler. Other processes still wait on busy_timeout.
+        self._sqlite_writers = asyncio.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -38,9 +42,12 @@ class Database:
         SQLite: BEGIN IMMEDIATE takes the database write lock up front (no late upgrade, no
         SQLITE_BUSY deadlock). PostgreSQL: the caller locks the events table when it appends.
         """
-        async with translate_errors(), self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        if not self.is_sqlite:
+            async with translate_errors(), self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with self._sqlite_writers, translate_errors(), self.engine.connect() as conn:
+            conn = await conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
             async with conn.begin():
                 yield conn
 

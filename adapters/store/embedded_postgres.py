@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -158,11 +159,15 @@ class EmbeddedPostgres:
         return self._run([str(self._bin / "pg_ctl"), "-D", str(self.pgdata), *args], check=check)
 
     def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        user = self._user.pw_name if self._user is not None else None
+        # Drop to the service user with its own group only: keeping root's groups would make
+        # group permission bits (not "other") apply to root-owned folders on the way.
+        identity: dict[str, Any] = {}
+        if self._user is not None:
+            identity = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
         try:
             done = subprocess.run(
-                argv, user=user, capture_output=True, text=True, timeout=_START_TIMEOUT_S + 30,
-                stdin=subprocess.DEVNULL, cwd=self.data_dir,
+                argv, capture_output=True, text=True, timeout=_START_TIMEOUT_S + 30,
+                stdin=subprocess.DEVNULL, cwd=self.data_dir, **identity,
             )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired) as error:
             raise StoreUnavailable(f"embedded PostgreSQL: {Path(argv[0]).name} failed: {error}") from error

@@ -41,6 +41,9 @@ class SqlEventStore:
         _check_batch(stream_id, events)
         try:
             async with self._db.write() as conn:
+                if idempotency_key is None and expected_version is not None:
+                    # Fail a stale writer before it queues for the lock; rechecked under it.
+                    await _check_version(conn, stream_id, expected_version)
                 await self._db.lock_events(conn)
                 if idempotency_key is not None:
                     seen = await _seen_delivery(conn, idempotency_key)
@@ -65,8 +68,8 @@ class SqlEventStore:
         events: Sequence[NewEvent],
     ) -> AppendResult:
         current = await _current_version(conn, stream_id)
-        if expected_version is not None and expected_version != current:
-            raise ConcurrencyError(stream_id, expected_version, current)
+        if expected_version is not None:
+            await _check_version(conn, stream_id, expected_version, current)
         # Under the write lock, max + 1 is both gapless and in commit order.
         last_position = await _max_position(conn)
         recorded_at = self._clock.now()
@@ -159,6 +162,15 @@ async def _current_version(conn: AsyncConnection, stream_id: str) -> int:
     )
     value = (await conn.execute(query)).scalar()
     return NO_STREAM if value is None else int(value)
+
+
+async def _check_version(
+    conn: AsyncConnection, stream_id: str, expected: int, current: int | None = None
+) -> None:
+    if current is None:
+        current = await _current_version(conn, stream_id)
+    if current != expected:
+        raise ConcurrencyError(stream_id, expected, current)
 
 
 async def _max_position(conn: AsyncConnection) -> int:
