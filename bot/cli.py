@@ -155,5 +155,3 @@ def _exit_on_sigterm() -> None:
 def main() -> None:
     _exit_on_sigterm()
     app()
-
-

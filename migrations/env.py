@@ -36,5 +36,7 @@ else:
         "sqlalchemy.url"
     )
     if not url:
-        raise SystemExit("give the database: alembic -x url=sqlite+aiosqlite:///buddy.db upgrade head")
+        raise SystemExit(
+            "give the database: alembic -x url=sqlite+aiosqlite:///buddy.db upgrade head"
+        )
     asyncio.run(run_from_url(url))

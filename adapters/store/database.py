@@ -98,7 +98,7 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         if not url.startswith("postgresql+psycopg"):
             raise ConfigurationError("DATABASE_URL for PostgreSQL must use postgresql+psycopg://")
         engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=120, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=120
         )
         return Database(engine)
     raise ConfigurationError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r}")

@@ -133,15 +133,13 @@ class EmbeddedPostgres:
         log.info("creating an embedded PostgreSQL cluster in %s", self.pgdata)
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         self._give_to_service_user(self.pgdata)
-        self._run(
-            [str(self._bin / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER,
-             "--auth=trust", "--encoding=UTF8", "--no-instructions"]  # fmt: skip
-        )
+        initdb = [str(self._bin / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER]
+        self._run([*initdb, "--auth=trust", "--encoding=UTF8", "--no-instructions"])
 
     def _ensure_database(self) -> None:
         psql = [str(self._bin / "psql"), "-h", str(self.socket_dir), "-U", SUPERUSER, "-d"]
-        exists = self._run([*psql, "postgres", "-tAc",
-                            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"])  # fmt: skip
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
+        exists = self._run([*psql, "postgres", "-tAc", query])
         if exists.stdout.strip() != "1":
             self._run([*psql, "postgres", "-c", f"CREATE DATABASE {DATABASE}"])
 
@@ -170,7 +168,9 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL, cwd=self.data_dir, **identity,
             )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired) as error:
-            raise StoreUnavailable(f"embedded PostgreSQL: {Path(argv[0]).name} failed: {error}") from error
+            raise StoreUnavailable(
+                f"embedded PostgreSQL: {Path(argv[0]).name} failed: {error}"
+            ) from error
         if check and done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise StoreUnavailable(
@@ -218,6 +218,6 @@ def _start_time(pid: int) -> float | None:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
-        return process.create_time()
+        return float(process.create_time())
     except psutil.Error:
         return None

@@ -20,7 +20,9 @@ class EventTypeCounts:
     async def apply(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
         for event_type, count in sorted(Counter(event.type for event in events).items()):
             updated = await conn.execute(
-                sa.update(table).where(table.c.type == event_type).values(count=table.c.count + count)
+                sa.update(table)
+                .where(table.c.type == event_type)
+                .values(count=table.c.count + count)
             )
             if updated.rowcount == 0:
                 await conn.execute(sa.insert(table).values(type=event_type, count=count))
@@ -30,4 +32,4 @@ class EventTypeCounts:
 
     async def read(self, conn: AsyncConnection) -> dict[str, int]:
         rows = (await conn.execute(sa.select(table.c.type, table.c.count))).all()
-        return {row.type: int(row.count) for row in rows}
+        return {event_type: int(count) for event_type, count in rows}

@@ -39,11 +39,12 @@ class SqlEventStore:
         outbox: Sequence[OutboxMessage] = (),
     ) -> AppendResult:
         _check_batch(stream_id, events)
+        if idempotency_key is None and expected_version is not None:
+            # Fail a stale writer before it queues for the write lock; rechecked under it.
+            async with self._db.read() as conn:
+                await _check_version(conn, stream_id, expected_version)
         try:
             async with self._db.write() as conn:
-                if idempotency_key is None and expected_version is not None:
-                    # Fail a stale writer before it queues for the lock; rechecked under it.
-                    await _check_version(conn, stream_id, expected_version)
                 await self._db.lock_events(conn)
                 if idempotency_key is not None:
                     seen = await _seen_delivery(conn, idempotency_key)
@@ -67,11 +68,10 @@ class SqlEventStore:
         expected_version: int | None,
         events: Sequence[NewEvent],
     ) -> AppendResult:
-        current = await _current_version(conn, stream_id)
+        # Under the write lock, max + 1 is both gapless and in commit order.
+        current, last_position = await _stream_and_store_heads(conn, stream_id)
         if expected_version is not None:
             await _check_version(conn, stream_id, expected_version, current)
-        # Under the write lock, max + 1 is both gapless and in commit order.
-        last_position = await _max_position(conn)
         recorded_at = self._clock.now()
         rows = [
             {
@@ -162,6 +162,17 @@ async def _current_version(conn: AsyncConnection, stream_id: str) -> int:
     )
     value = (await conn.execute(query)).scalar()
     return NO_STREAM if value is None else int(value)
+
+
+async def _stream_and_store_heads(conn: AsyncConnection, stream_id: str) -> tuple[int, int]:
+    """The stream's last version and the store's last position, in one round trip."""
+    events = schema.events
+    version = sa.select(sa.func.max(events.c.version)).where(events.c.stream_id == stream_id)
+    position = sa.select(sa.func.max(events.c.position))
+    row = (
+        await conn.execute(sa.select(version.scalar_subquery(), position.scalar_subquery()))
+    ).one()
+    return (NO_STREAM if row[0] is None else int(row[0])), (0 if row[1] is None else int(row[1]))
 
 
 async def _check_version(

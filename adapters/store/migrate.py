@@ -33,7 +33,9 @@ async def downgrade(db: Database, revision: str = "base") -> None:
 
 async def current_revision(db: Database) -> str | None:
     async with translate_errors(), db.engine.connect() as conn:
-        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
 
 
 def head_revision() -> str | None:
@@ -43,7 +45,9 @@ def head_revision() -> str | None:
 async def _run(db: Database, action: Any) -> None:
     async with db.write() as conn:
         if not db.is_sqlite:
-            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            await conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
 
         def run(sync_connection: sa.Connection) -> None:
             config = _config()

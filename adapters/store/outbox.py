@@ -41,6 +41,8 @@ class SqlOutbox:
         await self._update(message_id, attempts=schema.outbox.c.attempts + 1)
 
     async def _update(self, message_id: int, **values: object) -> None:
-        statement = sa.update(schema.outbox).where(schema.outbox.c.id == message_id).values(**values)
+        statement = (
+            sa.update(schema.outbox).where(schema.outbox.c.id == message_id).values(**values)
+        )
         async with self._db.write() as conn:
             await conn.execute(statement)

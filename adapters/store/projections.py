@@ -80,7 +80,9 @@ class ProjectionRunner:
         )
         if updated.rowcount == 0:
             await conn.execute(
-                sa.insert(schema.tracking).values(consumer=consumer, position=position, updated_at=now)
+                sa.insert(schema.tracking).values(
+                    consumer=consumer, position=position, updated_at=now
+                )
             )
 
 

@@ -35,7 +35,9 @@ async def test_append_and_read_back_a_stream(store: SqlEventStore) -> None:
 async def test_payload_and_metadata_round_trip_as_json(store: SqlEventStore) -> None:
     payload = {"text": "héllo ✓", "nested": {"list": [1, 2.5, None, True]}}
     metadata = {"correlation_id": "c-1", "platform_event_id": "Ev123"}
-    await store.append("s", NO_STREAM, [NewEvent("knowledge.SourceRegistered", payload, 1, metadata)])
+    await store.append(
+        "s", NO_STREAM, [NewEvent("knowledge.SourceRegistered", payload, 1, metadata)]
+    )
     [event] = await store.read_stream("s")
     assert event.payload == payload
     assert event.metadata == metadata
@@ -130,7 +132,7 @@ async def test_fifty_writers_racing_on_one_stream_leave_no_gap_or_duplicate(
                     conflicts += 1
                     expected = lost.actual_version
                     # What a real client does: back off exponentially, with jitter.
-                    await asyncio.sleep(random.uniform(0, 0.0005 * 2 ** min(attempt, 6)))
+                    await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 7)))
 
     await asyncio.gather(*(writer(w) for w in range(writers)))
     events = await store.read_stream("hot")

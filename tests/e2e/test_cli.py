@@ -1,0 +1,153 @@
+"""The `buddy` CLI as a user runs it: a real subprocess, real databases."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from adapters.store import migrate
+from adapters.store.database import create_database
+from adapters.store.embedded_postgres import EmbeddedPostgres
+from adapters.store.event_store import SqlEventStore
+from domain.events import NO_STREAM, NewEvent
+
+BUDDY = shutil.which("buddy", path=str(Path(sys.executable).parent)) or "buddy"
+
+
+def buddy(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BUDDY, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.info["name"] == "postgres" and str(pgdata) in cmdline:
+            found.append(process)
+    return found
+
+
+def test_help_lists_every_command_and_each_has_help(clean_env: dict[str, str]) -> None:
+    top = buddy("--help", env=clean_env)
+    assert top.returncode == 0
+    for command in ("events", "bench", "db"):
+        assert command in top.stdout
+    for command in (
+        ["events"],
+        ["bench"],
+        ["db", "upgrade"],
+        ["db", "downgrade"],
+        ["db", "current"],
+    ):
+        shown = buddy(*command, "--help", env=clean_env)
+        assert shown.returncode == 0, shown.stderr
+        assert "Usage" in shown.stdout
+
+
+async def test_events_dumps_what_the_store_holds(
+    clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    db = create_database(sqlite_url)
+    await migrate.upgrade(db)
+    store = SqlEventStore(db)
+    await store.append("q-1", NO_STREAM, [NewEvent("conversation.QuestionAsked", {"text": "hi"})])
+    await store.append("q-1", 0, [NewEvent("conversation.AnswerGiven", {"text": "hello"})])
+    await db.dispose()
+    env = {**clean_env, "DATABASE_URL": sqlite_url}
+
+    everything = buddy("events", "--json", env=env)
+    assert everything.returncode == 0, everything.stderr
+    document = json.loads(everything.stdout)  # stdout holds exactly one JSON document
+    assert [(e["position"], e["type"], e["payload"]) for e in document["events"]] == [
+        (1, "conversation.QuestionAsked", {"text": "hi"}),
+        (2, "conversation.AnswerGiven", {"text": "hello"}),
+    ]
+    assert document["events"][0]["stream_id"] == "q-1"
+    assert document["events"][0]["schema_version"] == 1
+
+    answers = json.loads(
+        buddy("events", "--type", "conversation.AnswerGiven", "--json", env=env).stdout
+    )
+    assert [e["position"] for e in answers["events"]] == [2]
+
+    text = buddy("events", env=env)
+    assert "q-1@0" in text.stdout
+    assert "conversation.AnswerGiven" in text.stdout
+
+
+def test_a_bad_database_url_is_one_clear_line_and_a_non_zero_exit(
+    clean_env: dict[str, str],
+) -> None:
+    done = buddy("events", env={**clean_env, "DATABASE_URL": "mysql://nowhere/buddy"})
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: unsupported DATABASE_URL scheme: 'mysql'"
+    assert done.stdout == ""
+
+
+def test_an_unreachable_database_is_reported_not_a_traceback(clean_env: dict[str, str]) -> None:
+    url = "postgresql+psycopg://postgres@/buddy?host=/nonexistent-socket-dir"
+    done = buddy("events", env={**clean_env, "DATABASE_URL": url})
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: database")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_embedded_postgres_starts_on_demand_and_is_gone_after_the_command(
+    clean_env: dict[str, str],
+) -> None:
+    pgdata = Path(clean_env["BUDDY_DATA_DIR"]).resolve() / "postgres"
+    upgraded = buddy("db", "upgrade", env=clean_env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "revision 0001" in upgraded.stderr
+    current = json.loads(buddy("db", "current", "--json", env=clean_env).stdout)
+    assert current == {"current": "0001", "head": "0001"}
+    listed = buddy("events", "--json", env=clean_env)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == {"events": []}
+    assert (pgdata / "PG_VERSION").exists()
+    assert postgres_processes(pgdata) == []
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_embedded_server_and_the_last_one_stops_it(
+    clean_env: dict[str, str],
+) -> None:
+    data_dir = Path(clean_env["BUDDY_DATA_DIR"])
+    holder = EmbeddedPostgres(data_dir)  # stands in for a long-running `buddy serve`
+    holder.acquire()
+    try:
+        done = buddy("events", env=clean_env)
+        assert done.returncode == 0, done.stderr
+        assert holder.is_running(), "the CLI stopped a server another process still uses"
+    finally:
+        holder.release()
+    assert not holder.is_running()
+    assert postgres_processes(holder.pgdata) == []
+
+
+@pytest.mark.slow
+def test_a_crashed_holder_does_not_keep_the_server_alive(clean_env: dict[str, str]) -> None:
+    data_dir = Path(clean_env["BUDDY_DATA_DIR"])
+    script = (
+        "import sys, os, signal; from pathlib import Path;"
+        "from adapters.store.embedded_postgres import EmbeddedPostgres;"
+        f"EmbeddedPostgres(Path({str(data_dir)!r})).acquire();"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    crashed = subprocess.run([sys.executable, "-c", script], check=False, timeout=120)
+    assert crashed.returncode == -9
+    server = EmbeddedPostgres(data_dir)
+    assert server.is_running()  # the killed process could not stop it ...
+    assert buddy("events", env=clean_env).returncode == 0
+    assert not server.is_running()  # ... the next command swept its handle and did
