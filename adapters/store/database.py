@@ -35,6 +35,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def writers_queue_in_process(self) -> bool:
+        """True where our own writers already wait their turn without touching the database."""
+        return self.is_sqlite
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that holds the store's write lock until commit.
@@ -107,7 +112,11 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
 def _sqlite_engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite+aiosqlite"):
         raise ConfigurationError("DATABASE_URL for SQLite must use sqlite+aiosqlite:///PATH")
-    engine = create_async_engine(url, pool_size=5, max_overflow=5, pool_timeout=120)
+    # Every use ends its own transaction, so the pool's rollback-on-return (a thread hop per
+    # checkout with aiosqlite) buys nothing.
+    engine = create_async_engine(
+        url, pool_size=5, max_overflow=5, pool_timeout=120, pool_reset_on_return=None
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

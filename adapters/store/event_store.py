@@ -39,7 +39,11 @@ class SqlEventStore:
         outbox: Sequence[OutboxMessage] = (),
     ) -> AppendResult:
         _check_batch(stream_id, events)
-        if idempotency_key is None and expected_version is not None:
+        if (
+            idempotency_key is None
+            and expected_version is not None
+            and not self._db.writers_queue_in_process
+        ):
             # Fail a stale writer before it queues for the write lock; rechecked under it.
             async with self._db.read() as conn:
                 await _check_version(conn, stream_id, expected_version)
