@@ -56,13 +56,6 @@ async def bench_store(events: int) -> dict[str, Any]:
     events -= events % BATCH
     with tempfile.TemporaryDirectory(prefix="buddy-bench-") as scratch:
         root = Path(scratch)
-        sqlite_file = root / "bench.db"
-        sqlite_result = await _bench_backend(
-            f"sqlite+aiosqlite:///{sqlite_file}",
-            events,
-            lambda rows: _raw_sqlite(sqlite_file, rows),
-            "sqlite",
-        )
         server = EmbeddedPostgres(root / "pg")
         url = server.acquire()
         try:
@@ -72,6 +65,13 @@ async def bench_store(events: int) -> dict[str, Any]:
             )
         finally:
             server.release()
+        sqlite_file = root / "bench.db"
+        sqlite_result = await _bench_backend(
+            f"sqlite+aiosqlite:///{sqlite_file}",
+            events,
+            lambda rows: _raw_sqlite(sqlite_file, rows),
+            "sqlite",
+        )
     return {"events": events, "batch_size": BATCH, "sqlite": sqlite_result, "postgresql": pg_result}
 
 

@@ -151,3 +151,47 @@ def test_a_crashed_holder_does_not_keep_the_server_alive(clean_env: dict[str, st
     assert server.is_running()  # the killed process could not stop it ...
     assert buddy("events", env=clean_env).returncode == 0
     assert not server.is_running()  # ... the next command swept its handle and did
+
+
+@pytest.mark.slow
+def test_two_commands_starting_at_once_on_a_fresh_data_dir_both_work(
+    clean_env: dict[str, str],
+) -> None:
+    commands = [
+        subprocess.Popen(
+            [BUDDY, "events", "--json"], env=clean_env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [command.communicate(timeout=120)[0] for command in commands]
+    assert [command.returncode for command in commands] == [0, 0]
+    assert [json.loads(output) for output in outputs] == [{"events": []}] * 2
+    pgdata = Path(clean_env["BUDDY_DATA_DIR"]).resolve() / "postgres"
+    assert postgres_processes(pgdata) == []
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_embedded_server_the_command_started(clean_env: dict[str, str]) -> None:
+    bench = subprocess.Popen(
+        [BUDDY, "bench", "store", "--events", "100000"],
+        env=clean_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert bench.stderr is not None
+    for line in bench.stderr:  # wait until it has its own PostgreSQL up and is appending
+        if line.strip().startswith("postgresql: store"):
+            break
+    running = [p for p in psutil.process_iter(["name", "cmdline"]) if _is_bench_postgres(p)]
+    assert running, "the benchmark's PostgreSQL should be running now"
+    bench.terminate()
+    bench.wait(timeout=60)
+    assert bench.returncode != 0
+    psutil.wait_procs(running, timeout=30)
+    assert [p for p in psutil.process_iter(["name", "cmdline"]) if _is_bench_postgres(p)] == []
+
+
+def _is_bench_postgres(process: psutil.Process) -> bool:
+    cmdline = " ".join(process.info["cmdline"] or [])
+    return process.info["name"] == "postgres" and "buddy-bench-" in cmdline
