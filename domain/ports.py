@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.events import AppendResult, NewEvent, RecordedEvent
+from domain.privacy import ScrubResult
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,9 @@ class Outbox(Protocol):
     async def mark_sent(self, message_id: int) -> None: ...
 
     async def mark_failed(self, message_id: int) -> None: ...
+
+
+class Scrubber(Protocol):
+    """Removes PII and secrets from text before anything is stored. Pure and offline."""
+
+    def scrub(self, text: str) -> ScrubResult: ...

@@ -39,16 +39,16 @@ class SqlEventStore:
         outbox: Sequence[OutboxMessage] = (),
     ) -> AppendResult:
         _check_batch(stream_id, events)
-        if (
+        precheck = (
             idempotency_key is None
             and expected_version is not None
             and not self._db.writers_queue_in_process
-        ):
-            # Fail a stale writer before it queues for the write lock; rechecked under it.
-            async with self._db.read() as conn:
-                await _check_version(conn, stream_id, expected_version)
+        )
         try:
             async with self._db.write() as conn:
+                if precheck and expected_version is not None:
+                    # Fail a stale writer before it queues for the lock; rechecked under it.
+                    await _check_version(conn, stream_id, expected_version)
                 await self._db.lock_events(conn)
                 if idempotency_key is not None:
                     seen = await _seen_delivery(conn, idempotency_key)
