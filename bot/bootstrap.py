@@ -6,16 +6,24 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.privacy.key_vault import SqlKeyVault
+from adapters.privacy.pepper import load_pepper
+from adapters.privacy.pseudonyms import HmacPseudonymizer
+from adapters.privacy.scrubber import PatternScrubber
+from adapters.privacy.sealer import AesGcmSealer
 from adapters.store import migrate
+from adapters.store.clock import SystemClock
+from adapters.store.consent import ConsentProjection
 from adapters.store.database import Database, create_database
 from adapters.store.embedded_postgres import EmbeddedPostgres
 from adapters.store.event_store import SqlEventStore
 from adapters.store.outbox import SqlOutbox
 from adapters.store.projections import ProjectionRunner
 from bot.settings import Settings
+from domain.privacy_service import PrivacyService
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,27 @@ class Services:
     outbox: SqlOutbox
     projections: ProjectionRunner
     database_label: str
+    settings: Settings
+    consent: ConsentProjection = field(default_factory=ConsentProjection)
+    _privacy: PrivacyService | None = None
+
+    async def privacy(self) -> PrivacyService:
+        """Built on first use: it needs the pepper, which most commands never touch."""
+        if self._privacy is None:
+            pepper = await load_pepper(self.db, self.settings.data_dir, _secret(self.settings))
+            keys = SqlKeyVault(self.db)
+            self._privacy = PrivacyService(
+                store=self.store,
+                scrubber=PatternScrubber(),
+                pseudonyms=HmacPseudonymizer(pepper),
+                sealer=AesGcmSealer(keys),
+                keys=keys,
+                clock=SystemClock(),
+            )
+        return self._privacy
+
+    async def refresh_consent(self) -> None:
+        await self.projections.catch_up(self.consent)
 
 
 @asynccontextmanager
@@ -58,6 +87,7 @@ async def bootstrap(settings: Settings, *, upgrade: bool = True) -> AsyncIterato
                 outbox=SqlOutbox(db),
                 projections=ProjectionRunner(db, store),
                 database_label=label,
+                settings=settings,
             )
         finally:
             await db.dispose()
@@ -67,3 +97,7 @@ def _prepare_sqlite_dir(url: str) -> None:
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix) and ":memory:" not in url:
         Path(url[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _secret(settings: Settings) -> str | None:
+    return settings.pepper.get_secret_value() if settings.pepper else None

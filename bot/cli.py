@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -34,12 +33,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document 
 
 
 def _settings() -> Settings:
+    from adapters.privacy.scrubber import PatternScrubber
+    from bot.logs import configure_logging
+
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format, PatternScrubber())
     return settings
 
 
@@ -142,6 +140,15 @@ def bench(
     from bot.bench import run_benchmarks
 
     _run(lambda settings: run_benchmarks(settings, name, events_count, json_output))
+
+
+def _register_feature_commands() -> None:
+    from bot import privacy_commands
+
+    privacy_commands.register(app, _run)
+
+
+_register_feature_commands()
 
 
 def _exit_on_sigterm() -> None:

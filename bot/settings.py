@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     pepper: SecretStr | None = Field(None, alias="BUDDY_PEPPER")
     retention_days: int = Field(90, alias="BUDDY_RETENTION_DAYS", ge=1)
     log_level: str = Field("WARNING", alias="BUDDY_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", alias="BUDDY_LOG_FORMAT")
 
     @property
     def admin_ids(self) -> list[str]:

@@ -68,3 +68,39 @@ class Scrubber(Protocol):
     """Removes PII and secrets from text before anything is stored. Pure and offline."""
 
     def scrub(self, text: str) -> ScrubResult: ...
+
+
+class Pseudonymizer(Protocol):
+    """Stable pseudonyms for people and channels; the raw ids never go further than this."""
+
+    def user(self, platform: str, workspace: str, user_id: str) -> str: ...
+
+    def channel(self, platform: str, workspace: str, channel_id: str) -> str: ...
+
+
+class KeyVault(Protocol):
+    """Per-user data keys, one per user per day (the epoch), held apart from the events."""
+
+    async def data_key(self, user: str, epoch: str) -> bytes:
+        """The key for (user, epoch), created on first use."""
+        ...
+
+    async def existing_key(self, user: str, epoch: str) -> bytes | None: ...
+
+    async def shred_user(self, user: str) -> int:
+        """Delete every key of the user; returns how many were deleted."""
+        ...
+
+    async def shred_before(self, epoch: str) -> int:
+        """Delete every key of an epoch before this one (retention)."""
+        ...
+
+
+class TextSealer(Protocol):
+    """Encrypts scrubbed text under the author's key for the day it was written."""
+
+    async def seal(self, user: str, text: str, written_at: datetime) -> str: ...
+
+    async def unseal(self, user: str, sealed: str) -> str | None:
+        """The text, or None once its key has been shredded."""
+        ...

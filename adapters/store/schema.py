@@ -61,3 +61,28 @@ event_type_counts = sa.Table(
     sa.Column("type", sa.String(100), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
 )
+
+user_keys = sa.Table(
+    "user_keys",
+    metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("epoch", sa.String(10), primary_key=True),
+    sa.Column("key", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+privacy_settings = sa.Table(
+    "privacy_settings",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
+consent = sa.Table(
+    "consent",
+    metadata,
+    sa.Column("subject", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)

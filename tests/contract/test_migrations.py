@@ -7,7 +7,10 @@ import sqlalchemy as sa
 from adapters.store import migrate
 from adapters.store.database import Database, create_database
 
-TABLES = {"events", "tracking", "inbox", "outbox", "event_type_counts"}
+TABLES = {
+    "events", "tracking", "inbox", "outbox", "event_type_counts", "user_keys",
+    "privacy_settings", "consent",
+}  # fmt: skip
 
 
 async def table_names(db: Database) -> set[str]:

@@ -1,0 +1,1 @@
+"""Privacy at the edge: scrubbing, pseudonyms, per-user keys."""

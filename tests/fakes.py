@@ -1,0 +1,107 @@
+"""Fakes of our own ports for fast service tests. The real adapters pass the same contract tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from domain.errors import ConcurrencyError
+from domain.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
+from domain.ports import OutboxMessage
+
+
+class FixedClock:
+    def __init__(self, moment: datetime | None = None) -> None:
+        self.moment = moment or datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+class InMemoryEventStore:
+    def __init__(self, clock: FixedClock | None = None) -> None:
+        self.events: list[RecordedEvent] = []
+        self.outbox: list[OutboxMessage] = []
+        self._seen: dict[str, AppendResult] = {}
+        self._clock = clock or FixedClock()
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int | None,
+        events: Sequence[NewEvent],
+        *,
+        idempotency_key: str | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> AppendResult:
+        if idempotency_key in self._seen:
+            return self._seen[idempotency_key]
+        current = await self.stream_version(stream_id)
+        if expected_version is not None and expected_version != current:
+            raise ConcurrencyError(stream_id, expected_version, current)
+        for offset, new in enumerate(events, start=1):
+            self.events.append(
+                RecordedEvent(
+                    position=len(self.events) + 1,
+                    stream_id=stream_id,
+                    version=current + offset,
+                    type=new.type,
+                    schema_version=new.schema_version,
+                    payload=dict(new.payload),
+                    metadata=dict(new.metadata),
+                    recorded_at=self._clock.now(),
+                )
+            )
+        self.outbox.extend(outbox)
+        last = self.events[-1]
+        result = AppendResult(
+            stream_id, current + 1, last.version, last.position - len(events) + 1, last.position
+        )
+        if idempotency_key is not None:
+            self._seen[idempotency_key] = AppendResult(**{**result.__dict__, "duplicate": True})
+        return result
+
+    async def read_stream(self, stream_id: str, from_version: int = 0) -> list[RecordedEvent]:
+        return [e for e in self.events if e.stream_id == stream_id and e.version >= from_version]
+
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> list[RecordedEvent]:
+        found = [e for e in self.events if e.position > after_position]
+        return [e for e in found if not types or e.type in types][:limit]
+
+    async def stream_version(self, stream_id: str) -> int:
+        versions = [e.version for e in self.events if e.stream_id == stream_id]
+        return max(versions, default=NO_STREAM)
+
+    async def last_position(self) -> int:
+        return len(self.events)
+
+
+class InMemoryKeyVault:
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], bytes] = {}
+
+    async def data_key(self, user: str, epoch: str) -> bytes:
+        if (user, epoch) not in self.keys:
+            self.keys[(user, epoch)] = os.urandom(32)
+        return self.keys[(user, epoch)]
+
+    async def existing_key(self, user: str, epoch: str) -> bytes | None:
+        return self.keys.get((user, epoch))
+
+    async def shred_user(self, user: str) -> int:
+        doomed = [key for key in self.keys if key[0] == user]
+        for key in doomed:
+            del self.keys[key]
+        return len(doomed)
+
+    async def shred_before(self, epoch: str) -> int:
+        doomed = [key for key in self.keys if key[1] < epoch]
+        for key in doomed:
+            del self.keys[key]
+        return len(doomed)
