@@ -24,7 +24,7 @@ from domain.errors import ConfigurationError
 from domain.events import NO_STREAM, NewEvent
 
 BATCH = 100
-BENCHMARKS = ("store",)
+BENCHMARKS = ("store", "retrieval", "ingest", "vectors")
 RATE_COLUMNS = [
     ("single", "single_per_s"),
     ("batch", "batch100_per_s"),
@@ -46,6 +46,18 @@ async def run_benchmarks(settings: Settings, name: str, events: int, as_json: bo
     results: dict[str, Any] = {}
     if name in ("store", "all"):
         results["store"] = await bench_store(events)
+    if name in ("retrieval", "all"):
+        from bot.bench_knowledge import bench_retrieval
+
+        results["retrieval"] = await bench_retrieval()
+    if name in ("ingest", "all"):
+        from bot.bench_knowledge import bench_ingest
+
+        results["ingest"] = await bench_ingest()
+    if name in ("vectors", "all"):
+        from bot.bench_vectors import bench_vectors
+
+        results["vectors"] = await bench_vectors()
     if as_json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:
@@ -176,6 +188,9 @@ def _timed_sync(label: str, work: Callable[[], None]) -> float:
 
 
 def _print_table(results: dict[str, Any]) -> None:
+    for name, result in results.items():
+        if name != "store":
+            print(f"{name}: {json.dumps(result, indent=2)}")
     store = results.get("store")
     if not store:
         return

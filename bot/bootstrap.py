@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.embeddings.minilm import MiniLmEmbedder
 from adapters.privacy.key_vault import SqlKeyVault
 from adapters.privacy.pepper import load_pepper
 from adapters.privacy.pseudonyms import HmacPseudonymizer
@@ -22,7 +23,11 @@ from adapters.store.embedded_postgres import EmbeddedPostgres
 from adapters.store.event_store import SqlEventStore
 from adapters.store.outbox import SqlOutbox
 from adapters.store.projections import ProjectionRunner
+from adapters.vector.catalog import SqlDocumentCatalog
+from adapters.vector.index_projection import KnowledgeIndexProjection
+from adapters.vector.knowledge_index import SqlKnowledgeIndex
 from bot.settings import Settings
+from domain.ingestion import IngestionService
 from domain.privacy_service import PrivacyService
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,27 @@ class Services:
     settings: Settings
     consent: ConsentProjection = field(default_factory=ConsentProjection)
     _privacy: PrivacyService | None = None
+    embedder: MiniLmEmbedder = field(default_factory=MiniLmEmbedder)
+    _knowledge_projection: KnowledgeIndexProjection | None = None
+    _knowledge_index: SqlKnowledgeIndex | None = None
+
+    @property
+    def knowledge_projection(self) -> KnowledgeIndexProjection:
+        if self._knowledge_projection is None:
+            self._knowledge_projection = KnowledgeIndexProjection(self.embedder)
+        return self._knowledge_projection
+
+    @property
+    def catalog(self) -> SqlDocumentCatalog:
+        return SqlDocumentCatalog(self.db)
+
+    def knowledge_index(self) -> SqlKnowledgeIndex:
+        if self._knowledge_index is None:
+            self._knowledge_index = SqlKnowledgeIndex(self.db, self.embedder)
+        return self._knowledge_index
+
+    def ingestion(self, strategy: str = "headings") -> IngestionService:
+        return IngestionService(self.store, self.catalog, PatternScrubber(), strategy=strategy)
 
     async def privacy(self) -> PrivacyService:
         """Built on first use: it needs the pepper, which most commands never touch."""

@@ -143,9 +143,10 @@ def bench(
 
 
 def _register_feature_commands() -> None:
-    from bot import privacy_commands
+    from bot import knowledge_commands, privacy_commands
 
     privacy_commands.register(app, _run)
+    knowledge_commands.register(app, _run)
 
 
 _register_feature_commands()

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from domain.events import AppendResult, NewEvent, RecordedEvent
 from domain.privacy import ScrubResult
+from domain.retrieval import SearchHit
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,16 @@ class TextSealer(Protocol):
     async def unseal(self, user: str, sealed: str) -> str | None:
         """The text, or None once its key has been shredded."""
         ...
+
+
+class Embedder(Protocol):
+    model_name: str
+    dimension: int
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class KnowledgeIndex(Protocol):
+    """Hybrid search over the knowledge base (dense vectors + full text, fused)."""
+
+    async def search(self, query: str, k: int = 5) -> list[SearchHit]: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from domain.errors import ConcurrencyError
 from domain.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
@@ -105,3 +106,34 @@ class InMemoryKeyVault:
         for key in doomed:
             del self.keys[key]
         return len(doomed)
+
+
+class HashingEmbedder:
+    """Bag of hashed words in 384 dims: deterministic, fast, and similar texts score high."""
+
+    dimension = 384
+
+    def __init__(self, model_name: str = "test/hashing-embedder") -> None:
+        self.model_name = model_name
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        import hashlib
+        import re
+
+        import numpy as np
+
+        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                bucket = int(hashlib.md5(word.encode()).hexdigest()[:8], 16) % self.dimension
+                matrix[row, bucket] += 1.0
+            norm = float(np.linalg.norm(matrix[row]))
+            if norm:
+                matrix[row] /= norm
+        return matrix
+
+    async def embed_array(self, texts: Sequence[str]) -> Any:
+        return self.encode(texts)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [list(map(float, row)) for row in self.encode(texts)]

@@ -115,7 +115,12 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     # Every use ends its own transaction, so the pool's rollback-on-return (a thread hop per
     # checkout with aiosqlite) buys nothing.
     engine = create_async_engine(
-        url, pool_size=5, max_overflow=5, pool_timeout=120, pool_reset_on_return=None
+        url,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=120,
+        pool_reset_on_return=None,
+        connect_args={"timeout": 60},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -123,9 +128,10 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         # Take transaction control from the driver so BEGIN is ours (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # The busy timeout first: switching to WAL needs a lock another process may hold.
+        cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the app in WAL
-        cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -4,7 +4,7 @@ one transaction, so a projection sees every event exactly once and can be rebuil
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -42,7 +42,9 @@ class ProjectionRunner:
         async with self._db.read() as conn:
             return await _tracked_position(conn, projection.name)
 
-    async def catch_up(self, projection: Projection) -> int:
+    async def catch_up(
+        self, projection: Projection, on_batch: Callable[[int], None] | None = None
+    ) -> int:
         """Apply every event after the projection's position; returns how many were applied."""
         applied = 0
         while True:
@@ -50,6 +52,8 @@ class ProjectionRunner:
             if not batch:
                 return applied
             applied += len(batch)
+            if on_batch is not None:
+                on_batch(len(batch))
 
     async def _next_batch(self, projection: Projection) -> list[RecordedEvent]:
         async with self._db.write() as conn:
@@ -63,13 +67,15 @@ class ProjectionRunner:
                 await self._track(conn, projection.name, batch[-1].position)
             return batch
 
-    async def rebuild(self, projection: Projection) -> int:
+    async def rebuild(
+        self, projection: Projection, on_batch: Callable[[int], None] | None = None
+    ) -> int:
         """Drop the projection's rows and replay the whole store into it."""
         async with self._db.write() as conn:
             await projection.reset(conn)
             await self._track(conn, projection.name, 0)
         log.info("rebuilding projection %s from position 0", projection.name)
-        return await self.catch_up(projection)
+        return await self.catch_up(projection, on_batch)
 
     async def _track(self, conn: AsyncConnection, consumer: str, position: int) -> None:
         now = self._clock.now()

@@ -86,3 +86,41 @@ consent = sa.Table(
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("position", sa.BigInteger, nullable=False),
 )
+
+kb_sources = sa.Table(
+    "kb_sources",
+    metadata,
+    sa.Column("source_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("root", sa.String(1000), nullable=False),
+    sa.Column("license", sa.String(100), nullable=False),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+kb_documents = sa.Table(
+    "kb_documents",
+    metadata,
+    sa.Column("document_id", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("chunk_count", sa.Integer, nullable=False),
+    sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The embedding column differs per dialect (pgvector / float32 blob) and is written with SQL text.
+kb_chunks = sa.Table(
+    "kb_chunks",
+    metadata,
+    sa.Column("chunk_id", sa.String(64), primary_key=True),
+    sa.Column("document_id", sa.String(64), nullable=False),
+    sa.Column("source_id", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("locator", sa.String(500), nullable=False),
+    sa.Column("start_line", sa.Integer, nullable=False),
+    sa.Column("end_line", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("dimension", sa.Integer, nullable=False),
+)

@@ -189,7 +189,7 @@ def test_sigterm_stops_the_embedded_server_the_command_started(clean_env: dict[s
     bench.terminate()
     bench.wait(timeout=60)
     assert bench.returncode != 0
-    psutil.wait_procs(running, timeout=30)
+    psutil.wait_procs(running, timeout=90)
     assert [p for p in psutil.process_iter(["name", "cmdline"]) if _is_bench_postgres(p)] == []
 
 

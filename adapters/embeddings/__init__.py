@@ -1,0 +1,1 @@
+"""Sentence embeddings from models installed as Python packages (never fetched from a hub)."""

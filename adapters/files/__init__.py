@@ -1,0 +1,1 @@
+"""Reading knowledge sources from the file system."""

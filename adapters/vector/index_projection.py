@@ -1,0 +1,130 @@
+"""The knowledge index as a projection of the ingestion events: rebuildable from position 0.
+
+Chunk texts travel in the events; embeddings are derived here, in batches across documents, with
+the model name and dimension recorded on every row so a model change is noticed, not mixed in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.store import schema
+from adapters.vector import vectors
+from domain.events import RecordedEvent
+
+log = logging.getLogger(__name__)
+
+HANDLED = {
+    "knowledge.SourceRegistered",
+    "knowledge.DocumentIngested",
+    "knowledge.DocumentRemoved",
+}
+
+
+class ArrayEmbedder(Protocol):
+    model_name: str
+    dimension: int
+
+    async def embed_array(self, texts: Sequence[str]) -> Any: ...
+
+
+class KnowledgeIndexProjection:
+    name = "knowledge_index"
+
+    def __init__(self, embedder: ArrayEmbedder) -> None:
+        self._embedder = embedder
+
+    async def apply(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        relevant = [event for event in events if event.type in HANDLED]
+        texts = [
+            chunk["text"]
+            for event in relevant
+            if event.type == "knowledge.DocumentIngested"
+            for chunk in event.payload["chunks"]
+        ]
+        embeddings = await self._embedder.embed_array(texts) if texts else []
+        cursor = 0
+        for event in relevant:
+            if event.type == "knowledge.SourceRegistered":
+                await _upsert_source(conn, event)
+            elif event.type == "knowledge.DocumentRemoved":
+                await _remove_document(conn, event.payload["document_id"])
+            else:
+                count = len(event.payload["chunks"])
+                await self._ingest(conn, event, embeddings[cursor : cursor + count])
+                cursor += count
+
+    async def _ingest(self, conn: AsyncConnection, event: RecordedEvent, embeddings: Any) -> None:
+        payload = event.payload
+        await _remove_document(conn, payload["document_id"])
+        await conn.execute(
+            sa.insert(schema.kb_documents).values(
+                document_id=payload["document_id"],
+                source_id=payload["source_id"],
+                path=payload["path"],
+                content_hash=payload["content_hash"],
+                chunk_count=len(payload["chunks"]),
+                ingested_at=event.recorded_at,
+            )
+        )
+        rows = [
+            {
+                "chunk_id": chunk["chunk_id"],
+                "document_id": payload["document_id"],
+                "source_id": payload["source_id"],
+                "path": payload["path"],
+                "locator": chunk["locator"],
+                "start_line": chunk["start_line"],
+                "end_line": chunk["end_line"],
+                "kind": chunk["kind"],
+                "text": chunk["text"],
+                "model": self._embedder.model_name,
+                "dimension": self._embedder.dimension,
+            }
+            for chunk in payload["chunks"]
+        ]
+        if rows:
+            await vectors.insert_chunks(conn, rows, embeddings)
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await vectors.delete_chunks(conn, None)
+        await conn.execute(sa.delete(schema.kb_documents))
+        await conn.execute(sa.delete(schema.kb_sources))
+
+    async def stale_models(self, conn: AsyncConnection) -> list[tuple[str, int]]:
+        """(model, dimension) pairs in the index that the current embedder did not make."""
+        table = schema.kb_chunks
+        query = sa.select(table.c.model, table.c.dimension).distinct()
+        pairs = [(str(model), int(dimension)) for model, dimension in await conn.execute(query)]
+        current = (self._embedder.model_name, self._embedder.dimension)
+        return [pair for pair in pairs if pair != current]
+
+
+async def _upsert_source(conn: AsyncConnection, event: RecordedEvent) -> None:
+    payload, table = event.payload, schema.kb_sources
+    values = {
+        "name": payload["name"],
+        "root": payload["root"],
+        "license": payload["license"],
+        "registered_at": _moment(event),
+    }
+    updated = await conn.execute(
+        sa.update(table).where(table.c.source_id == payload["source_id"]).values(**values)
+    )
+    if updated.rowcount == 0:
+        await conn.execute(sa.insert(table).values(source_id=payload["source_id"], **values))
+
+
+async def _remove_document(conn: AsyncConnection, document_id: str) -> None:
+    await vectors.delete_chunks(conn, document_id)
+    table = schema.kb_documents
+    await conn.execute(sa.delete(table).where(table.c.document_id == document_id))
+
+
+def _moment(event: RecordedEvent) -> datetime:
+    return event.recorded_at

@@ -1,0 +1,115 @@
+"""Hybrid search: dense (pgvector HNSW, or an exact numpy scan on SQLite) and full text,
+fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.store import schema
+from adapters.store.database import Database
+from adapters.vector import vectors
+from adapters.vector.index_projection import ArrayEmbedder
+from domain.retrieval import SearchHit, reciprocal_rank_fusion
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "dense", "text")
+
+
+class SqlKnowledgeIndex:
+    def __init__(
+        self,
+        db: Database,
+        embedder: ArrayEmbedder,
+        *,
+        candidates: int = 50,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
+        self._db = db
+        self._embedder = embedder
+        self._candidates = candidates
+        self._weights = weights
+        self._matrix: tuple[tuple[int, int], list[str], Any] | None = None
+        if db.is_sqlite:
+            log.info("vector search on SQLite: %s", sqlite_vector_backend())
+
+    async def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[SearchHit]:
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}")
+        query_vector = None
+        if mode != "text":
+            query_vector = (await self._embedder.embed_array([query]))[0]
+        async with self._db.read() as conn:
+            dense = await self._dense(conn, query_vector) if query_vector is not None else []
+            text = (
+                await vectors.text_ranking(conn, query, self._candidates) if mode != "dense" else []
+            )
+            similarity = dict(dense)
+            if mode == "dense":
+                fused = [(chunk_id, score) for chunk_id, score in dense]
+            elif mode == "text":
+                fused = reciprocal_rank_fusion([text])
+            else:
+                fused = reciprocal_rank_fusion(
+                    [[chunk_id for chunk_id, _ in dense], text], weights=self._weights
+                )
+            top = fused[:k]
+            rows = await _chunk_rows(conn, [chunk_id for chunk_id, _ in top])
+        return [
+            _hit(rows[chunk_id], score, similarity.get(chunk_id))
+            for chunk_id, score in top
+            if chunk_id in rows
+        ]
+
+    async def _dense(self, conn: AsyncConnection, query_vector: Any) -> list[tuple[str, float]]:
+        if not self._db.is_sqlite:
+            return await vectors.dense_ranking_postgres(conn, query_vector, self._candidates)
+        generation = await vectors.index_generation(conn)
+        if self._matrix is None or self._matrix[0] != generation:
+            ids, matrix = await vectors.load_sqlite_matrix(conn)
+            self._matrix = (generation, ids, matrix)
+        _, ids, matrix = self._matrix
+        if not ids:
+            return []
+        scores = matrix @ np.asarray(query_vector, dtype=np.float32)
+        best = np.argsort(-scores)[: self._candidates]
+        return [(ids[i], float(scores[i])) for i in best]
+
+
+def sqlite_vector_backend() -> str:
+    if not hasattr(sqlite3.Connection, "enable_load_extension"):
+        return "exact numpy scan (this Python cannot load SQLite extensions, so no sqlite-vec)"
+    return "exact numpy scan (sqlite-vec is not wired in yet)"
+
+
+async def _chunk_rows(conn: AsyncConnection, chunk_ids: Sequence[str]) -> dict[str, Any]:
+    if not chunk_ids:
+        return {}
+    chunks, sources = schema.kb_chunks, schema.kb_sources
+    query = (
+        sa.select(chunks, sources.c.license)
+        .join(sources, sources.c.source_id == chunks.c.source_id, isouter=True)
+        .where(chunks.c.chunk_id.in_(list(chunk_ids)))
+    )
+    return {row["chunk_id"]: row for row in (await conn.execute(query)).mappings()}
+
+
+def _hit(row: Any, score: float, similarity: float | None) -> SearchHit:
+    return SearchHit(
+        chunk_id=row["chunk_id"],
+        source=row["path"],
+        locator=row["locator"],
+        start_line=row["start_line"],
+        end_line=row["end_line"],
+        text=row["text"],
+        license=row["license"] or "unknown",
+        score=score,
+        dense_score=similarity,
+    )
