@@ -44,3 +44,19 @@ def reciprocal_rank_fusion(
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: pair[1], reverse=True)
+
+
+def text_boosted_fusion(
+    dense: Sequence[tuple[str, float]], text: Sequence[str], *, boost: float, k: int = RRF_K
+) -> list[tuple[str, float]]:
+    """Dense similarity plus a small bonus for a good full-text rank.
+
+    Rank fusion throws the dense scores away; with a strong embedder that loses to dense alone.
+    Here full text only reorders near-ties, and lifts exact-term matches the embedder missed
+    (scored as the weakest dense candidate plus the bonus)."""
+    similarity = dict(dense)
+    floor = min(similarity.values(), default=0.0)
+    scores = dict(similarity)
+    for rank, item in enumerate(text, start=1):
+        scores[item] = scores.get(item, floor) + boost * k / (k + rank)
+    return sorted(scores.items(), key=lambda pair: pair[1], reverse=True)

@@ -53,7 +53,7 @@ class MiniLmEmbedder:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
-            transformers_logging.disable_progress_bar()
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             log.info("loading embedding model %s from %s", MODEL_NAME, path)
             try:

@@ -16,11 +16,11 @@ from adapters.store import schema
 from adapters.store.database import Database
 from adapters.vector import vectors
 from adapters.vector.index_projection import ArrayEmbedder
-from domain.retrieval import SearchHit, reciprocal_rank_fusion
+from domain.retrieval import SearchHit, reciprocal_rank_fusion, text_boosted_fusion
 
 log = logging.getLogger(__name__)
 
-MODES = ("hybrid", "dense", "text")
+MODES = ("hybrid", "dense", "text", "rrf")
 
 
 class SqlKnowledgeIndex:
@@ -30,12 +30,14 @@ class SqlKnowledgeIndex:
         embedder: ArrayEmbedder,
         *,
         candidates: int = 50,
-        weights: tuple[float, float] = (1.0, 1.0),
+        weights: tuple[float, float] = (2.0, 1.0),
+        boost: float = 0.05,
     ) -> None:
         self._db = db
         self._embedder = embedder
         self._candidates = candidates
         self._weights = weights
+        self._boost = boost
         self._matrix: tuple[tuple[int, int], list[str], Any] | None = None
         if db.is_sqlite:
             log.info("vector search on SQLite: %s", sqlite_vector_backend())
@@ -56,10 +58,12 @@ class SqlKnowledgeIndex:
                 fused = [(chunk_id, score) for chunk_id, score in dense]
             elif mode == "text":
                 fused = reciprocal_rank_fusion([text])
-            else:
+            elif mode == "rrf":
                 fused = reciprocal_rank_fusion(
                     [[chunk_id for chunk_id, _ in dense], text], weights=self._weights
                 )
+            else:
+                fused = text_boosted_fusion(dense, text, boost=self._boost)
             top = fused[:k]
             rows = await _chunk_rows(conn, [chunk_id for chunk_id, _ in top])
         return [

@@ -12,6 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.store import schema
 
 _WORD = re.compile(r"[A-Za-z0-9_]{2,}")
+# Question words that match everything: an OR query over them ranks noise.
+_STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from how i if in into is it its me my of on or "
+    "should so than that the their then there these this to was we what when where which who "
+    "why will with you your".split()
+)
 
 
 def is_postgres(conn: AsyncConnection) -> bool:
@@ -74,7 +80,8 @@ def query_words(query: str) -> list[str]:
     of the passage that answers it."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(query.lower()):
-        seen.setdefault(word, None)
+        if word not in _STOPWORDS:
+            seen.setdefault(word, None)
     return list(seen)[:32]
 
 

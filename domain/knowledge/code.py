@@ -31,12 +31,11 @@ def python_chunks(path: str, text: str, max_chars: int, overlap: int) -> list[Ch
     except (SyntaxError, ValueError, RecursionError):  # ValueError: NUL bytes before 3.12
         return block_chunks(path, text, max_chars, overlap)
     lines = text.split("\n")
+    definitions = _definitions(tree.body, 1, lines)
     parts: list[_Part] = []
-    for node in tree.body:
-        if isinstance(node, _Definition):
-            parts.extend(_definition_parts(node, (), lines))
-    spans = [_span(node, lines) for node in tree.body if isinstance(node, _Definition)]
-    rest = _remainder(lines, 1, len(lines), spans, ())
+    for node, span in definitions:
+        parts.extend(_definition_parts(node, span, (), lines))
+    rest = _remainder(lines, 1, len(lines), [span for _, span in definitions], ())
     # Imports alone are not worth a chunk; a docstring, constants or a script body are.
     if rest and (not parts or any(not isinstance(node, _Trivial) for node in tree.body)):
         parts.append(rest)
@@ -58,30 +57,41 @@ def python_chunks(path: str, text: str, max_chars: int, overlap: int) -> list[Ch
 
 
 def _definition_parts(
-    node: _Definition, prefix: tuple[str, ...], lines: Sequence[str]
+    node: _Definition, span: tuple[int, int], prefix: tuple[str, ...], lines: Sequence[str]
 ) -> list[_Part]:
     name = (*prefix, node.name)
-    first, last = _span(node, lines)
-    members = [child for child in node.body if isinstance(child, _Definition)]
-    if isinstance(node, _Function) or not members:
-        return [_Part(name, (_block(lines, first, last),))]
+    members = [] if isinstance(node, _Function) else _definitions(node.body, node.lineno + 1, lines)
+    if not members:
+        return [_Part(name, (_block(lines, *span),))]
     parts: list[_Part] = []
-    for member in members:
-        parts.extend(_definition_parts(member, name, lines))
+    for member, member_span in members:
+        parts.extend(_definition_parts(member, member_span, name, lines))
     # The class line, docstring and attributes make a chunk of their own when there are any.
     if any(not isinstance(child, _Definition) and not _is_pass(child) for child in node.body):
-        rest = _remainder(lines, first, last, [_span(member, lines) for member in members], name)
+        rest = _remainder(lines, *span, [member_span for _, member_span in members], name)
         if rest:
             parts.append(rest)
     return parts
 
 
-def _span(node: _Definition, lines: Sequence[str]) -> tuple[int, int]:
-    """First and last line of a definition, with its decorators and the comments just above."""
-    first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
-    while first > 1 and lines[first - 2].lstrip().startswith("#"):
-        first -= 1
-    return first, node.end_lineno or node.lineno
+def _definitions(
+    body: Sequence[ast.stmt], floor: int, lines: Sequence[str]
+) -> list[tuple[_Definition, tuple[int, int]]]:
+    """The definitions in a body with their first and last lines.
+
+    A definition starts at its first decorator, or at the comment lines just above it, but
+    never before the end of the statement preceding it (floor).
+    """
+    found: list[tuple[_Definition, tuple[int, int]]] = []
+    for node in body:
+        last = node.end_lineno or node.lineno
+        if isinstance(node, _Definition):
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            while first > floor and lines[first - 2].lstrip().startswith("#"):
+                first -= 1
+            found.append((node, (first, last)))
+        floor = last + 1
+    return found
 
 
 def _remainder(

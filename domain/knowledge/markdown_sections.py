@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import re
 
+from domain.knowledge.markdown_inline import clean_inline
 from domain.knowledge.sections import Line, Section, SectionBuilder
 
 # Fences may be indented to any depth: docs nest them in list items more than CommonMark allows.
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})(.*)$")
-_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]|$)")
 _SETEXT_UNDERLINE = re.compile(r"^ {0,3}(?:=+|-+)[ \t]*$")
 _THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S")
 _QUOTE_MARKERS = re.compile(r"^(?:[ \t]*>[ \t]?)+")
 _FRONT_MATTER_KEY = re.compile(r"^[\w\"'-][^:]*[:=]")
-
-_CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
-_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_IMAGE = re.compile(r"!\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")
-_LINK = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
-_REFERENCE_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
-_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>")
-_ABSOLUTE_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
-_EMPHASIS = (
-    ("**", re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")),
-    ("__", re.compile(r"(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)")),
-    ("*", re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")),
-    ("_", re.compile(r"(?<!\w)_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)")),
-    ("~~", re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")),
-)
-_MARKUP_CHARACTERS = frozenset("`*_[]<~\\")
-# Escaped characters hide in the private use area while markup is stripped, then come back.
-_HIDDEN = 0xE000
-_UNHIDE = {_HIDDEN + code: code for code in range(128)}
 
 
 def markdown_sections(text: str) -> list[Section]:
@@ -55,7 +37,8 @@ def markdown_sections(text: str) -> list[Section]:
         line, in_comment = _strip_comments(raw, in_comment)
         heading = _ATX_HEADING.match(line)
         if heading:
-            builder.heading(len(heading.group(1)), clean_inline(heading.group(2) or ""), number)
+            title = _without_closing_hashes(line[heading.end() :])
+            builder.heading(len(heading.group(1)), clean_inline(title), number)
         elif (
             line.strip()
             and not builder.in_paragraph
@@ -70,47 +53,6 @@ def markdown_sections(text: str) -> list[Section]:
         elif not (_LINK_DEFINITION.match(line) or _is_table_rule(line)):
             builder.text(clean_inline(_QUOTE_MARKERS.sub("", line)), number)
     return builder.finish()
-
-
-def clean_inline(text: str) -> str:
-    """Markdown inline markup to plain text; code spans keep their content untouched."""
-    if _MARKUP_CHARACTERS.isdisjoint(text):
-        return text
-    parts: list[str] = []
-    position = 0
-    for span in _CODE_SPAN.finditer(text):
-        parts.append(_strip_markup(text[position : span.start()]))
-        content = span.group(2)
-        parts.append(
-            content[1:-1] if len(content) > 2 and content[0] == content[-1] == " " else content
-        )
-        position = span.end()
-    parts.append(_strip_markup(text[position:]))
-    return "".join(parts)
-
-
-def _strip_markup(text: str) -> str:
-    # Each pattern runs only when its marker is present: most lines have little markup.
-    if "\\" in text:
-        text = _ESCAPE.sub(lambda escaped: chr(_HIDDEN + ord(escaped.group(1))), text)
-    if "]" in text:
-        text = _IMAGE.sub(r"\1", text) if "![" in text else text
-        text = _LINK.sub(_link_text, text) if "](" in text else text
-        text = _REFERENCE_LINK.sub(r"\1", text) if "][" in text else text
-    if "<" in text:
-        text = _AUTOLINK.sub(r"\1", text)
-    for marker, emphasis in _EMPHASIS:
-        if marker in text:
-            text = emphasis.sub(r"\1", text)
-    return text.translate(_UNHIDE)
-
-
-def _link_text(link: re.Match[str]) -> str:
-    """Keeps an absolute URL after the link text; relative ones mean nothing outside the repo."""
-    text, url = link.group(1).strip(), link.group(2)
-    if not _ABSOLUTE_URL.match(url) or url == text:
-        return text
-    return f"{text} ({url})" if text else url
 
 
 def _front_matter_end(lines: list[str]) -> int:
@@ -130,6 +72,13 @@ def _front_matter_end(lines: list[str]) -> int:
                 return 0
             keyed = True
     return 0
+
+
+def _without_closing_hashes(title: str) -> str:
+    """`## Title ##` has the title `Title`; `# C#` keeps its hash (it is not preceded by space)."""
+    title = title.strip()
+    bare = title.rstrip("#")
+    return bare.rstrip() if bare != title and (not bare or bare[-1] in " \t") else title
 
 
 def _fence_end(lines: list[str], start: int, marker: str) -> int:

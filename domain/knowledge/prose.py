@@ -17,6 +17,7 @@ _Item = tuple[Block, tuple[str, ...]]
 def prose_chunks(
     path: str, sections: Sequence[Section], strategy: str, max_chars: int, overlap: int
 ) -> list[Chunk]:
+    """Chunks of kind "prose", located by the heading path of where each one starts."""
     items = [(block, section.path) for section in sections for block in section.blocks]
     if strategy == "headings":
         pieces = _by_headings(sections, max_chars, overlap)
@@ -72,25 +73,31 @@ def _under_parent_of(first: tuple[str, ...], other: tuple[str, ...]) -> bool:
 
 
 def _packed(items: Sequence[_Item], max_chars: int, overlap: int) -> list[Piece]:
-    """Blocks packed greedily up to max_chars; a code block is never split unless too big alone."""
+    """Blocks packed greedily up to max_chars; a code block is never split unless too big alone.
+
+    A heading goes with the text under it rather than end the previous chunk.
+    """
     pieces: list[Piece] = []
     run: list[_Item] = []
     size = 0
     for block, path in items:
         length = len(block.text)
         if length > max_chars:
-            # A heading just before is cut along with the block rather than left on its own.
             carried = [run.pop()] if run and run[-1][0].heading else []
             pieces.extend(_flush(run))
             run, size = [], 0
-            pieces.extend(_split(carried + [(block, path)], max_chars, overlap))
+            pieces.extend(_split([*carried, (block, path)], max_chars, overlap))
             continue
         if run and size + 2 + length > max_chars:
-            # A heading goes with the text under it, not at the end of the previous chunk.
-            carried = [run.pop()] if len(run) > 1 and run[-1][0].heading else []
+            heading = run[-1][0]
+            carried = []
+            if len(run) > 1 and heading.heading and len(heading.text) + 2 + length <= max_chars:
+                carried = [run.pop()]
             pieces.extend(_flush(run))
-            run, size = carried, sum(len(block.text) for block, _ in carried)
-        size += length + (2 if run else 0)
+            run, size = carried, sum(len(item.text) + 2 for item, _ in carried)
+        else:
+            size += 2 if run else 0
+        size += length
         run.append((block, path))
     pieces.extend(_flush(run))
     return pieces

@@ -7,14 +7,15 @@ import re
 _LITERAL = re.compile(r"``(.+?)``")
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _ROLE = re.compile(r":[\w.+-]+(?::[\w.+-]+)*:`([^`]+)`|`([^`]+)`:[\w.+-]+(?::[\w.+-]+)*:")
-_HYPERLINK = re.compile(r"`([^`<]*?)\s*<([^`>]+)>`__?")
+_HYPERLINK = re.compile(r"`([^`<]*)<([^`>]+)>`__?")
 _INTERPRETED = re.compile(r"`([^`]+)`(?:__?)?")
 _FOOTNOTE_REFERENCE = re.compile(r"[ \t]?\[(?:#[\w-]*|\*|[\w.-]+)\]_(?!\w)")
-_WORD_REFERENCE = re.compile(r"(?<![\w\\])([A-Za-z0-9](?:[\w.-]*[A-Za-z0-9])?)__?(?![\w])")
+_WORD = re.compile(r"\S+")
+_WORD_REFERENCE = re.compile(r"^([^\w\\]*[A-Za-z0-9](?:[\w.-]*[A-Za-z0-9])?)__?(\W*)$")
 _SUBSTITUTION = re.compile(r"\|(?=\S)([^|\n]+?)(?<=\S)\|(?:__?)?(?![\w|])")
 _EMPHASIS = (
-    re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"),
-    re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])"),
+    re.compile(r"\*\*(?=\S)((?:[^*]|\*(?!\*))+?)(?<=\S)\*\*"),
+    re.compile(r"(?<![\w*])\*([^\s*](?:[^*]*[^\s*])?)\*(?![\w*])"),
 )
 _ROLE_TARGET = re.compile(r"^(.*?\S)\s*<[^>]*>$")
 _ABSOLUTE_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
@@ -47,7 +48,8 @@ def _strip_markup(text: str) -> str:
     for emphasis in _EMPHASIS:
         text = emphasis.sub(r"\1", text)
     text = _SUBSTITUTION.sub(r"\1", text)
-    text = _WORD_REFERENCE.sub(r"\1", text)
+    if "_" in text:
+        text = _WORD.sub(_without_reference_mark, text)
     return text.translate(_UNHIDE)
 
 
@@ -58,6 +60,12 @@ def _role_text(role: re.Match[str]) -> str:
     if titled:
         content = titled.group(1)
     return content.lstrip("~!")
+
+
+def _without_reference_mark(word: re.Match[str]) -> str:
+    """`name_` and `name__` (a reference) read as `name`; matched word by word to stay linear."""
+    reference = _WORD_REFERENCE.match(word.group()) if "_" in word.group() else None
+    return reference.group(1) + reference.group(2) if reference else word.group()
 
 
 def _hyperlink_text(link: re.Match[str]) -> str:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from domain.knowledge.rst_inline import clean_rst_inline
-from domain.knowledge.sections import Line, Section, SectionBuilder
+from domain.knowledge.sections import Line, Section, SectionBuilder, plain_sections
 
 _ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1{2,}[ \t]*$")
 _EXPLICIT_MARKUP = re.compile(r"^([ \t]*)\.\.(?:[ \t]+(.*))?$")
@@ -48,7 +48,10 @@ _ADMONITION_LABELS = {
 def rst_sections(text: str) -> list[Section]:
     lines = [Line(line, number) for number, line in enumerate(text.split("\n"), start=1)]
     parser = _RstParser()
-    parser.parse(lines, titles=True)
+    try:
+        parser.parse(lines, titles=True)
+    except RecursionError:  # directives nested hundreds deep: read it as plain text instead
+        return plain_sections(text)
     return parser.builder.finish()
 
 

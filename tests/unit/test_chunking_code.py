@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from domain.knowledge.chunking import chunk_file
@@ -120,6 +122,17 @@ def test_python_class_with_only_methods_and_no_body_text_has_no_class_chunk() ->
     assert [chunk.locator for chunk in chunk_file("a.py", source)] == ["A.m", "A.n"]
 
 
+def test_python_comment_lookalike_in_a_docstring_stays_with_its_function() -> None:
+    source = 'def a():\n    """Doc\n# not a comment"""\n# a real comment\ndef b():\n    pass\n'
+
+    chunks = chunk_file("a.py", source)
+
+    assert [(chunk.locator, chunk.start_line, chunk.end_line) for chunk in chunks] == [
+        ("a", 1, 3),
+        ("b", 4, 6),
+    ]
+
+
 def test_python_oversized_function_is_split_at_line_ends_with_the_same_locator() -> None:
     source = "def big():\n" + "".join(f"    value_{i} = {i} * 2\n" for i in range(80))
 
@@ -130,7 +143,7 @@ def test_python_oversized_function_is_split_at_line_ends_with_the_same_locator()
     assert all(len(chunk.text) <= 300 for chunk in chunks)
     assert all(chunk.text.startswith(("def big", "    value_")) for chunk in chunks)
     assert all(chunk.text.endswith(" * 2") for chunk in chunks)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start_line <= before.end_line  # whole lines of overlap
     assert chunks[-1].end_line == 81
     assert_spans_hold_the_text(chunks, source)
@@ -177,7 +190,10 @@ def test_other_code_is_packed_by_blank_line_blocks_without_cutting_lines() -> No
     chunks = chunk_file("cmd/main.go", GO, max_chars=80)
 
     assert [(chunk.start_line, chunk.end_line) for chunk in chunks] == [(1, 3), (5, 8), (11, 13)]
-    assert chunks[1].text == '// Greet says hello.\nfunc Greet(name string) string {\n\treturn "hi " + name\n}'
+    assert (
+        chunks[1].text
+        == '// Greet says hello.\nfunc Greet(name string) string {\n\treturn "hi " + name\n}'
+    )
     assert {(chunk.locator, chunk.kind) for chunk in chunks} == {("", "code")}
     assert_spans_hold_the_text(chunks, GO)
 

@@ -267,3 +267,22 @@ def test_plain_text_is_paragraphs() -> None:
         ("Second paragraph.", 5, 5),
     ]
     assert all(chunk.locator == "" for chunk in chunks)
+
+
+def test_rst_literal_markers_and_more_directives() -> None:
+    text = (
+        "Run it ::\n\n    make run\n\n::\n\n    make test\n\n"
+        ".. warning:: Data loss\n\n   Back up first.\n\n"
+        ".. code:: sql\n\n   SELECT 1;\n\n"
+        ".. toctree::\n   :maxdepth: 2\n\n   install\n   usage\n\n"
+        ".. |version| replace:: 1.0\n\n"
+        ".. [1] A footnote.\n\n"
+        "Version |version| is out [1]_.\n"
+    )
+
+    body = "\n".join(chunk.text for chunk in chunk_file("a.rst", text))
+
+    assert body == (
+        "Run it\n\nmake run\n\nmake test\n\nWarning: Data loss\n\nBack up first.\n\n"
+        "SELECT 1;\n\n[1] A footnote.\n\nVersion version is out."
+    )
