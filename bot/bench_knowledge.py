@@ -86,7 +86,7 @@ async def _ingest(db: Database, embedder: MiniLmEmbedder, files: list[SourceFile
     service = IngestionService(store, SqlDocumentCatalog(db), PatternScrubber())
     snapshot = SourceSnapshot("eval", "/eval", "PSF-2.0", files)
     await service.ingest(snapshot, IngestReport(), lambda _: None)
-    await ProjectionRunner(db, store, batch_size=100).catch_up(KnowledgeIndexProjection(embedder))
+    await ProjectionRunner(db, store).catch_up(KnowledgeIndexProjection(embedder))
 
 
 def _file(name: str, text: str) -> SourceFile:
