@@ -13,13 +13,12 @@ from adapters.store import schema
 
 _WORD = re.compile(r"[A-Za-z0-9_]{2,}")
 # Question words that match everything: an OR query over them ranks noise.
-_STOPWORDS = frozenset(
-    (
-        "a an and are as at be by can do does for from how i if in into is it its me my of on or "
-        "should so than that the their then there these this to was we what when where which who "
-        "why will with you your"
-    ).split()  # noqa: SIM905 - a word list reads better as text
+_STOPWORD_TEXT = (
+    "a an and are as at be by can do does for from how i if in into is it its me my of on or "
+    "should so than that the their then there these this to was we what when where which who "
+    "why will with you your"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def is_postgres(conn: AsyncConnection) -> bool:
