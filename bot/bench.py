@@ -38,7 +38,9 @@ INSERT = (
 )
 
 
-async def run_benchmarks(settings: Settings, name: str, events: int, as_json: bool) -> None:
+async def run_benchmarks(
+    settings: Settings, name: str, events: int, as_json: bool, distribution: str = "clustered"
+) -> None:
     if name not in (*BENCHMARKS, "all"):
         raise ConfigurationError(
             f"unknown benchmark {name!r}; choose from: all, {', '.join(BENCHMARKS)}"
@@ -57,7 +59,10 @@ async def run_benchmarks(settings: Settings, name: str, events: int, as_json: bo
     if name in ("vectors", "all"):
         from bot.bench_vectors import bench_vectors
 
-        results["vectors"] = await bench_vectors()
+        try:
+            results["vectors"] = await bench_vectors(distribution=distribution)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from error
     if as_json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:

@@ -130,16 +130,21 @@ def events(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Which benchmark: store, or all.")] = "all",
+    name: Annotated[
+        str, typer.Argument(help="Which benchmark: store, retrieval, ingest, vectors, or all.")
+    ] = "all",
     json_output: JsonFlag = False,
     events_count: Annotated[
-        int, typer.Option("--events", help="Events per measurement.", min=100)
+        int, typer.Option("--events", help="Events per measurement (store).", min=100)
     ] = 2000,
+    distribution: Annotated[
+        str, typer.Option(help="Random vectors for `vectors`: clustered or uniform.")
+    ] = "clustered",
 ) -> None:
     """Run the benchmark suite; results are ratios measured in one run."""
     from bot.bench import run_benchmarks
 
-    _run(lambda settings: run_benchmarks(settings, name, events_count, json_output))
+    _run(lambda settings: run_benchmarks(settings, name, events_count, json_output, distribution))
 
 
 def _register_feature_commands() -> None:

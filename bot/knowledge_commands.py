@@ -25,13 +25,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document 
 
 async def refresh_index(services: Services) -> None:
     """Bring the index up to date with the events; re-embed everything if the model changed."""
-    from rich.progress import Progress
-
     projection, runner = services.knowledge_projection, services.projections
     async with services.db.read() as conn:
         stale = await projection.stale_models(conn)
     behind = await services.store.last_position() - await runner.position(projection)
-    with Progress(console=_stderr_console(), transient=True) as progress:
+    with _progress() as progress:
         if stale:
             log.warning("the index was embedded with %s: re-embedding everything", stale)
             task = progress.add_task("re-embedding", total=await services.store.last_position())
@@ -45,8 +43,6 @@ async def ingest(
     settings: Settings, paths: list[Path], license_id: str | None, name: str | None,
     strategy: str, as_json: bool,
 ) -> None:  # fmt: skip
-    from rich.progress import Progress
-
     from adapters.files.source_reader import read_source
     from bot.bootstrap import bootstrap
     from domain.ingestion import IngestReport
@@ -59,7 +55,7 @@ async def ingest(
         service = services.ingestion(strategy)
         for path in paths:
             snapshot = read_source(path, name=name, license_id=license_id)
-            with Progress(console=_stderr_console(), transient=True) as progress:
+            with _progress() as progress:
                 task = progress.add_task(f"reading {snapshot.name}", total=len(snapshot.files))
                 await service.ingest(snapshot, report, _advance(progress, task))
         await refresh_index(services)
@@ -147,6 +143,14 @@ def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def _progress() -> Any:
+    """A progress bar on stderr, only where a person watches it (not in logs or pipes)."""
+    from rich.progress import Progress
+
+    console = _stderr_console()
+    return Progress(console=console, transient=True, disable=not console.is_terminal)
 
 
 def register(app: typer.Typer, run: Runner) -> None:
