@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import await_
 
 from domain.errors import ConfigurationError, StoreUnavailable
 
@@ -30,6 +32,8 @@ class Database:
         # SQLite has one writer at a time; queueing our own writers here is far cheaper than
         # letting them poll SQLite's busy handler. Other processes still wait on busy_timeout.
         self._sqlite_writers = asyncio.Lock()
+        # Which SQLite extensions each new connection loaded (filled in on connect).
+        self.sqlite_extensions: dict[str, bool] = {}
 
     @property
     def is_sqlite(self) -> bool:
@@ -98,7 +102,10 @@ def _first_line(error: BaseException) -> str:
 
 def create_database(url: str, *, pool_size: int = 10) -> Database:
     if url.startswith("sqlite"):
-        return Database(_sqlite_engine(url))
+        extensions: dict[str, bool] = {}
+        database = Database(_sqlite_engine(url, extensions))
+        database.sqlite_extensions = extensions
+        return database
     if url.startswith("postgresql"):
         if not url.startswith("postgresql+psycopg"):
             raise ConfigurationError("DATABASE_URL for PostgreSQL must use postgresql+psycopg://")
@@ -109,7 +116,7 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
     raise ConfigurationError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r}")
 
 
-def _sqlite_engine(url: str) -> AsyncEngine:
+def _sqlite_engine(url: str, extensions: dict[str, bool]) -> AsyncEngine:
     if not url.startswith("sqlite+aiosqlite"):
         raise ConfigurationError("DATABASE_URL for SQLite must use sqlite+aiosqlite:///PATH")
     # Every use ends its own transaction, so the pool's rollback-on-return (a thread hop per
@@ -134,6 +141,7 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the app in WAL
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        extensions["sqlite_vec"] = _load_sqlite_vec(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
@@ -141,3 +149,22 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _load_sqlite_vec(dbapi_connection: Any) -> bool:
+    """Load sqlite-vec where this Python can load SQLite extensions (many builds cannot)."""
+    if not hasattr(sqlite3.Connection, "enable_load_extension"):
+        return False
+    try:
+        import sqlite_vec  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return False
+    driver = dbapi_connection.driver_connection  # the aiosqlite connection, on its own thread
+    try:
+        await_(driver.enable_load_extension(True))
+        await_(driver.load_extension(sqlite_vec.loadable_path()))
+        await_(driver.enable_load_extension(False))
+    except sqlite3.Error:
+        log.warning("sqlite-vec is installed but would not load", exc_info=True)
+        return False
+    return True

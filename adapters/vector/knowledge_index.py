@@ -39,8 +39,7 @@ class SqlKnowledgeIndex:
         self._weights = weights
         self._boost = boost
         self._matrix: tuple[tuple[int, int], list[str], Any] | None = None
-        if db.is_sqlite:
-            log.info("vector search on SQLite: %s", sqlite_vector_backend())
+        self._logged_backend = False
 
     async def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[SearchHit]:
         if mode not in MODES:
@@ -72,9 +71,21 @@ class SqlKnowledgeIndex:
             if chunk_id in rows
         ]
 
+    def sqlite_backend(self) -> str:
+        if self._db.sqlite_extensions.get("sqlite_vec"):
+            return "sqlite-vec (exact cosine inside SQLite)"
+        if not hasattr(sqlite3.Connection, "enable_load_extension"):
+            return "exact numpy scan (this Python cannot load SQLite extensions, so no sqlite-vec)"
+        return "exact numpy scan (sqlite-vec is not installed: pip install sqlite-vec)"
+
     async def _dense(self, conn: AsyncConnection, query_vector: Any) -> list[tuple[str, float]]:
+        if self._db.is_sqlite and not self._logged_backend:
+            self._logged_backend = True
+            log.info("vector search on SQLite: %s", self.sqlite_backend())
         if not self._db.is_sqlite:
             return await vectors.dense_ranking_postgres(conn, query_vector, self._candidates)
+        if self._db.sqlite_extensions.get("sqlite_vec"):
+            return await vectors.dense_ranking_sqlite_vec(conn, query_vector, self._candidates)
         generation = await vectors.index_generation(conn)
         if self._matrix is None or self._matrix[0] != generation:
             ids, matrix = await vectors.load_sqlite_matrix(conn)
@@ -85,12 +96,6 @@ class SqlKnowledgeIndex:
         scores = matrix @ np.asarray(query_vector, dtype=np.float32)
         best = np.argsort(-scores)[: self._candidates]
         return [(ids[i], float(scores[i])) for i in best]
-
-
-def sqlite_vector_backend() -> str:
-    if not hasattr(sqlite3.Connection, "enable_load_extension"):
-        return "exact numpy scan (this Python cannot load SQLite extensions, so no sqlite-vec)"
-    return "exact numpy scan (sqlite-vec is not wired in yet)"
 
 
 async def _chunk_rows(conn: AsyncConnection, chunk_ids: Sequence[str]) -> dict[str, Any]:

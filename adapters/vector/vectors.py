@@ -133,3 +133,16 @@ async def index_generation(conn: AsyncConnection) -> tuple[int, int]:
         await conn.execute(sa.text("SELECT count(*), coalesce(max(rowid), 0) FROM kb_chunks"))
     ).one()
     return int(row[0]), int(row[1])
+
+
+async def dense_ranking_sqlite_vec(
+    conn: AsyncConnection, query_vector: Any, limit: int
+) -> list[tuple[str, float]]:
+    """Exact cosine ranking computed inside SQLite by sqlite-vec."""
+    statement = sa.text(
+        "SELECT chunk_id, 1 - vec_distance_cosine(embedding, :q) AS similarity FROM kb_chunks "
+        "ORDER BY vec_distance_cosine(embedding, :q), chunk_id LIMIT :limit"
+    )
+    query = np.asarray(query_vector, dtype=np.float32).tobytes()
+    result = await conn.execute(statement, {"q": query, "limit": limit})
+    return [(str(chunk_id), float(similarity)) for chunk_id, similarity in result]
