@@ -27,3 +27,11 @@ class InvalidEvent(BuddyError):
 
 class ConfigurationError(BuddyError):
     """Settings that cannot work together, or a missing component."""
+
+
+class ModelUnavailable(BuddyError):
+    """The language model cannot be reached or is not installed; says which and where."""
+
+
+class GenerationFailed(BuddyError):
+    """The model was reached but did not produce an answer (error, timeout, cancelled)."""

@@ -1,0 +1,1 @@
+"""Language-model backends (Ollama over HTTP; llama.cpp in process) and the prompt files."""

@@ -1,0 +1,1 @@
+"""Versioned prompt templates, one file per version."""
