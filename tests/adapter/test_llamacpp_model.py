@@ -1,0 +1,67 @@
+"""The embedded llama.cpp backend on the real Gemma 3 270M (short generations)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from adapters.llm.llamacpp_model import LlamaCppModel, _gemma_prompt, assemble_model
+from domain.language import ChatMessage, GenerationRequest, GenerationUsage
+
+REQUEST = GenerationRequest(
+    (ChatMessage("system", "Answer briefly."), ChatMessage("user", "What is 2 + 2?")),
+    max_tokens=8,
+)
+
+
+@pytest.fixture(scope="module")
+def gemma(tmp_path_factory: pytest.TempPathFactory) -> LlamaCppModel:
+    return LlamaCppModel(assemble_model(tmp_path_factory.mktemp("models")), context_tokens=512)
+
+
+def test_the_model_file_is_assembled_once_and_repaired_when_corrupt(tmp_path: Path) -> None:
+    path = assemble_model(tmp_path)
+    assert path.stat().st_size > 100_000_000
+    modified = path.stat().st_mtime_ns
+    assert assemble_model(tmp_path) == path
+    assert path.stat().st_mtime_ns == modified  # verified, not rewritten
+    with path.open("r+b") as handle:  # a corrupt model file is replaced, not loaded
+        handle.write(b"garbage")
+    assemble_model(tmp_path)
+    assert path.read_bytes()[:4] == b"GGUF"
+
+
+async def test_a_short_generation_streams_and_counts_tokens(gemma: LlamaCppModel) -> None:
+    usage = GenerationUsage()
+    pieces = [piece async for piece in gemma.stream(REQUEST, usage)]
+    assert pieces
+    assert 0 < usage.completion_tokens <= 8
+    assert usage.prompt_tokens == gemma.count_tokens(_gemma_prompt(REQUEST))
+    assert gemma.model_version == "llamacpp:gemma-3-270m-q4_k_m"
+
+
+async def test_cancelling_the_consumer_stops_generation(gemma: LlamaCppModel) -> None:
+    long_request = GenerationRequest(REQUEST.messages, max_tokens=400)
+    usage = GenerationUsage()
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in gemma.stream(long_request, usage):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), timeout=60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert usage.completion_tokens < 400
+
+
+def test_gemma_chat_format_folds_the_system_prompt_into_the_first_turn() -> None:
+    prompt = _gemma_prompt(REQUEST)
+    assert prompt == (
+        "<start_of_turn>user\nAnswer briefly.\n\nWhat is 2 + 2?<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
