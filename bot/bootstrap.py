@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adapters.embeddings.minilm import MiniLmEmbedder
 from adapters.privacy.key_vault import SqlKeyVault
@@ -46,6 +47,7 @@ class Services:
     embedder: MiniLmEmbedder = field(default_factory=MiniLmEmbedder)
     _knowledge_projection: KnowledgeIndexProjection | None = None
     _knowledge_index: SqlKnowledgeIndex | None = None
+    _language_model: Any = None
 
     @property
     def knowledge_projection(self) -> KnowledgeIndexProjection:
@@ -61,6 +63,37 @@ class Services:
         if self._knowledge_index is None:
             self._knowledge_index = SqlKnowledgeIndex(self.db, self.embedder)
         return self._knowledge_index
+
+    def language_model(self) -> Any:
+        """The configured model, loaded on first use (llama.cpp loads in about a second)."""
+        if self._language_model is None:
+            if self.settings.llm == "ollama":
+                from adapters.llm.ollama_model import OllamaModel
+
+                self._language_model = OllamaModel(
+                    self.settings.ollama_host, self.settings.ollama_model
+                )
+            else:
+                from adapters.llm.llamacpp_model import LlamaCppModel, assemble_model
+
+                path = assemble_model(self.settings.data_dir / "models")
+                self._language_model = LlamaCppModel(path)
+        return self._language_model
+
+    async def answerer(self, platform: Any) -> Any:
+        from adapters.llm.prompt_files import load_prompt
+        from domain.answering import AnsweringSettings, AnswerQuestion
+
+        model = self.language_model()
+        settings = AnsweringSettings()
+        if hasattr(model, "count_tokens"):
+            settings.count_tokens = model.count_tokens
+            # Leave room in the window for the answer itself.
+            settings.budget_tokens = model.context_tokens - settings.max_tokens - 64
+        return AnswerQuestion(
+            self.store, await self.privacy(), self.knowledge_index(), model,
+            load_prompt("answer", "v1"), platform, settings,
+        )  # fmt: skip
 
     def ingestion(self, strategy: str = "headings") -> IngestionService:
         return IngestionService(self.store, self.catalog, PatternScrubber(), strategy=strategy)

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, alias="DATABASE_URL")
     llm: Literal["llamacpp", "ollama"] = Field("llamacpp", alias="BUDDY_LLM")
     ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
+    ollama_model: str = Field("gemma3:270m", alias="BUDDY_OLLAMA_MODEL")
     sandbox: Literal["bwrap", "docker"] = Field("bwrap", alias="BUDDY_SANDBOX")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")

@@ -1,0 +1,1 @@
+"""Chat platforms: translate at the edge, nothing else."""
