@@ -70,10 +70,11 @@ class Database:
         if not self.is_sqlite:
             await conn.execute(sa.text("LOCK TABLE events IN EXCLUSIVE MODE"))
 
-    async def lock_consumer(self, conn: AsyncConnection, consumer: str) -> None:
-        """One runner per projection at a time (SQLite's BEGIN IMMEDIATE already is one)."""
+    async def advisory_lock(self, conn: AsyncConnection, name: str) -> None:
+        """One holder of `name` at a time until the transaction ends (SQLite's BEGIN IMMEDIATE
+        in `write()` already is one)."""
         if not self.is_sqlite:
-            key = zlib.crc32(consumer.encode())
+            key = zlib.crc32(name.encode())
             await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     async def dispose(self) -> None:

@@ -13,9 +13,6 @@ from alembic.script import ScriptDirectory
 
 from adapters.store.database import Database, translate_errors
 
-# Two processes starting on one database must not both create the tables.
-_MIGRATION_LOCK_KEY = 0x42554459  # "BUDY"
-
 
 def _config() -> Config:
     config = Config()
@@ -44,10 +41,8 @@ def head_revision() -> str | None:
 
 async def _run(db: Database, action: Any) -> None:
     async with db.write() as conn:
-        if not db.is_sqlite:
-            await conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-            )
+        # Two processes starting on one database must not both create the tables.
+        await db.advisory_lock(conn, "migrations")
 
         def run(sync_connection: sa.Connection) -> None:
             config = _config()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.store import schema
 from adapters.store.clock import SystemClock
 from adapters.store.database import Database
+from adapters.store.rows import update_or_insert
 from domain.events import RecordedEvent
 from domain.ports import Clock, EventStore
 
@@ -57,7 +58,7 @@ class ProjectionRunner:
 
     async def _next_batch(self, projection: Projection) -> list[RecordedEvent]:
         async with self._db.write() as conn:
-            await self._db.lock_consumer(conn, projection.name)
+            await self._db.advisory_lock(conn, f"projection:{projection.name}")
             # Re-read the position inside the write transaction: two runners on one database
             # then take turns instead of applying the same batch twice.
             position = await _tracked_position(conn, projection.name)
@@ -78,18 +79,8 @@ class ProjectionRunner:
         return await self.catch_up(projection, on_batch)
 
     async def _track(self, conn: AsyncConnection, consumer: str, position: int) -> None:
-        now = self._clock.now()
-        updated = await conn.execute(
-            sa.update(schema.tracking)
-            .where(schema.tracking.c.consumer == consumer)
-            .values(position=position, updated_at=now)
-        )
-        if updated.rowcount == 0:
-            await conn.execute(
-                sa.insert(schema.tracking).values(
-                    consumer=consumer, position=position, updated_at=now
-                )
-            )
+        values = {"position": position, "updated_at": self._clock.now()}
+        await update_or_insert(conn, schema.tracking, {"consumer": consumer}, values)
 
 
 async def _tracked_position(conn: AsyncConnection, consumer: str) -> int:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.store import schema
+from adapters.store.rows import update_or_insert
 from adapters.vector import vectors
 from domain.events import RecordedEvent
 
@@ -113,11 +114,7 @@ async def _upsert_source(conn: AsyncConnection, event: RecordedEvent) -> None:
         "license": payload["license"],
         "registered_at": _moment(event),
     }
-    updated = await conn.execute(
-        sa.update(table).where(table.c.source_id == payload["source_id"]).values(**values)
-    )
-    if updated.rowcount == 0:
-        await conn.execute(sa.insert(table).values(source_id=payload["source_id"], **values))
+    await update_or_insert(conn, table, {"source_id": payload["source_id"]}, values)
 
 
 async def _remove_document(conn: AsyncConnection, document_id: str) -> None:
