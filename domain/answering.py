@@ -141,7 +141,8 @@ class AnswerQuestion:
                 max_tokens=self._settings.max_tokens,
             )
             reply = "".join([piece async for piece in self._model.stream(request, usage)]).strip()
-            used = [hit for hit in hits if any(p.source == hit.source for p in passages)]
+            # fit_context keeps the leading passages, and passage n is hits[n - 1].
+            used = hits[: len(passages)]
         else:
             reply, used = NOTHING_FOUND, []
         latency_ms = int((time.perf_counter() - started) * 1000)

@@ -163,3 +163,16 @@ async def test_twenty_questions_at_once_are_each_stored_once_and_answered(
     assert types.count("conversation.QuestionAsked") == 20
     assert types.count("conversation.AnswerGiven") == 20
     assert len(platform.sent) == 20
+
+
+async def test_only_passages_that_fit_the_window_are_cited(
+    store: InMemoryEventStore, privacy: PrivacyService
+) -> None:
+    long_same_file = SearchHit(
+        "c3", "kb/deploy.md", "Appendix", 90, 400, "word " * 400, "MIT", 0.8, 0.7
+    )
+    platform, model = RecordingPlatform(), ScriptedModel(["Run make rollback [1]."])
+    ask = answerer(store, privacy, model, [ROLLBACK, long_same_file], platform, budget_tokens=80)
+    answer = await ask(Question(ALICE, "general", "how to roll back?"))
+    assert [(s.reference, s.lines) for s in answer.sources] == [(1, (30, 38))]
+    assert store.events[-1].payload["chunks"] == [{"chunk_id": "c1", "score": 0.9}]
