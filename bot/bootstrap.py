@@ -19,6 +19,7 @@ from adapters.privacy.sealer import AesGcmSealer
 from adapters.store import migrate
 from adapters.store.clock import SystemClock
 from adapters.store.consent import ConsentProjection
+from adapters.store.conversations import SqlConversationLog
 from adapters.store.database import Database, create_database
 from adapters.store.embedded_postgres import EmbeddedPostgres
 from adapters.store.event_store import SqlEventStore
@@ -28,10 +29,13 @@ from adapters.vector.catalog import SqlDocumentCatalog
 from adapters.vector.index_projection import KnowledgeIndexProjection
 from adapters.vector.knowledge_index import SqlKnowledgeIndex
 from bot.settings import Settings
+from domain.feedback import RateAnswer
 from domain.ingestion import IngestionService
 from domain.privacy_service import PrivacyService
 
 log = logging.getLogger(__name__)
+
+ANSWER_PROMPT = "v2"  # plain-text layout with thread history (ADR 0006)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Services:
     _knowledge_projection: KnowledgeIndexProjection | None = None
     _knowledge_index: SqlKnowledgeIndex | None = None
     _language_model: Any = None
+    _conversations: SqlConversationLog | None = None
 
     @property
     def knowledge_projection(self) -> KnowledgeIndexProjection:
@@ -80,6 +85,15 @@ class Services:
                 self._language_model = LlamaCppModel(path)
         return self._language_model
 
+    @property
+    def conversations(self) -> SqlConversationLog:
+        if self._conversations is None:
+            self._conversations = SqlConversationLog(self.db, self.projections)
+        return self._conversations
+
+    async def rater(self) -> RateAnswer:
+        return RateAnswer(self.store, await self.privacy())
+
     async def answerer(self, platform: Any) -> Any:
         from adapters.llm.prompt_files import load_prompt
         from domain.answering import AnsweringSettings, AnswerQuestion
@@ -92,7 +106,7 @@ class Services:
             settings.budget_tokens = model.context_tokens - settings.max_tokens - 64
         return AnswerQuestion(
             self.store, await self.privacy(), self.knowledge_index(), model,
-            load_prompt("answer", "v1"), platform, settings,
+            load_prompt("answer", ANSWER_PROMPT), platform, settings, self.conversations,
         )  # fmt: skip
 
     def ingestion(self, strategy: str = "headings") -> IngestionService:

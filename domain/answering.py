@@ -1,5 +1,6 @@
 """Answering a question: store it (scrubbed, sealed), retrieve, generate, store the answer with its
-lineage, reply. Any failure is stored as AnswerFailed and the asker still gets a reply."""
+lineage, reply. Any failure is stored as AnswerFailed and the asker still gets a reply. A question
+in a thread that already has answers is a follow-up: the last few exchanges go into the prompt."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from domain.conversation import (
+    Answer,
+    ChatPlatform,
+    ConversationLog,
+    Exchange,
+    Question,
+    Source,
+    thread_key,
+)
 from domain.errors import BuddyError, GenerationFailed, ModelUnavailable
 from domain.events import NewEvent
 from domain.ingestion import digest
@@ -22,44 +32,13 @@ from domain.language import (
     format_passages,
 )
 from domain.ports import EventStore, KnowledgeIndex
-from domain.privacy_service import Person, PrivacyService
+from domain.privacy_service import PrivacyService
 from domain.retrieval import SearchHit
 
 NOTHING_FOUND = (
     "I couldn't find anything about that in the team's docs, so I won't guess. "
     "Try rephrasing, or add the relevant docs with `buddy ingest`."
 )
-
-
-@dataclass(frozen=True)
-class Question:
-    person: Person
-    channel_id: str
-    text: str
-    thread_id: str | None = None
-    platform_event_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Source:
-    reference: int
-    path: str
-    license: str
-    lines: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Answer:
-    answer_id: str
-    text: str
-    sources: tuple[Source, ...]
-    model_version: str
-    latency_ms: int
-    failed: bool = False
-
-
-class ChatPlatform(Protocol):
-    async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None: ...
 
 
 @dataclass
@@ -69,7 +48,28 @@ class AnsweringSettings:
     budget_tokens: int = 1500
     max_tokens: int = 256
     timeout_s: float = 120.0
+    history_turns: int = 3  # earlier exchanges of the thread offered to the prompt
+    history_share: float = 0.34  # of the prompt budget, at most; the oldest turns go first
     count_tokens: Callable[[str], int] = field(default=lambda text: len(text) // 3 + 1)
+
+
+@dataclass
+class _Turn:
+    """What one answer is being built from, and how long each step took."""
+
+    question: Question
+    answer_id: str
+    user: str
+    stream: str
+    thread: str
+    started: float
+    history: list[tuple[str, str]] = field(default_factory=list)
+    timings: dict[str, int] = field(default_factory=dict)
+
+    def lap(self, step: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0) + int((now - since) * 1000)
+        return now
 
 
 class AnswerQuestion:
@@ -82,6 +82,7 @@ class AnswerQuestion:
         template: PromptTemplate,
         platform: ChatPlatform,
         settings: AnsweringSettings | None = None,
+        log: ConversationLog | None = None,
     ) -> None:
         self._store = store
         self._privacy = privacy
@@ -90,94 +91,160 @@ class AnswerQuestion:
         self._template = template
         self._platform = platform
         self._settings = settings or AnsweringSettings()
+        self._log = log
+
+    @property
+    def model_version(self) -> str:
+        return self._model.model_version
 
     async def __call__(self, question: Question) -> Answer:
-        started = time.perf_counter()
-        user = self._privacy.pseudonym(question.person)
-        protected = await self._privacy.protect(user, question.text)
-        answer_id = digest("answer", user, question.platform_event_id or protected.sealed)
-        stream = f"conversation-{answer_id}"
-        asked = NewEvent(
-            "conversation.QuestionAsked",
-            {
-                "answer_id": answer_id,
-                "user": user,
-                "channel": self._privacy.channel(
-                    question.person.platform, question.person.workspace, question.channel_id
-                ),
-                "text": protected.sealed,
-                "redactions": list(protected.redactions),
-            },
-            metadata={"platform_event_id": question.platform_event_id},
-        )
-        await self._store.append(stream, None, [asked], idempotency_key=question.platform_event_id)
+        turn = await self._ask(question)
         try:
-            answer = await asyncio.wait_for(
-                self._answer(question.text, answer_id, user, stream, started),
-                timeout=self._settings.timeout_s,
-            )
+            answer = await asyncio.wait_for(self._answer(turn), timeout=self._settings.timeout_s)
         except (BuddyError, TimeoutError) as error:
-            answer = await self._failed(answer_id, stream, error, started)
+            answer = await self._failed(turn, error)
         await self._platform.send(question.channel_id, question.thread_id, answer)
         return answer
 
-    async def _answer(
-        self, text: str, answer_id: str, user: str, stream: str, started: float
-    ) -> Answer:
+    async def _ask(self, question: Question) -> _Turn:
+        started = time.perf_counter()
+        person = question.person
+        user = self._privacy.pseudonym(person)
+        channel = self._privacy.channel(person.platform, person.workspace, question.channel_id)
+        earlier = await self._earlier(channel, question.thread_id)
+        protected = await self._privacy.protect(user, question.text)
+        answer_id = digest("answer", user, question.platform_event_id or protected.sealed)
+        thread = thread_key(channel, question.thread_id or answer_id)
+        payload: dict[str, Any] = {
+            "answer_id": answer_id, "user": user, "channel": channel, "thread": thread,
+            "text": protected.sealed, "redactions": list(protected.redactions),
+        }  # fmt: skip
+        if earlier:
+            payload["follows"] = earlier[-1].answer_id
+        kind = "conversation.FollowUpAsked" if earlier else "conversation.QuestionAsked"
+        metadata = {"platform_event_id": question.platform_event_id}
+        stream = f"conversation-{answer_id}"
+        await self._store.append(
+            stream, None, [NewEvent(kind, payload, metadata=metadata)],
+            idempotency_key=question.platform_event_id,
+        )  # fmt: skip
+        turn = _Turn(question, answer_id, user, stream, thread, started)
+        turn.history = await self._readable(earlier)
+        turn.lap("storage", started)
+        return turn
+
+    async def _earlier(self, channel: str, thread_id: str | None) -> list[Exchange]:
+        if thread_id is None or self._log is None:
+            return []
+        return await self._log.thread(thread_key(channel, thread_id), self._settings.history_turns)
+
+    async def _readable(self, earlier: list[Exchange]) -> list[tuple[str, str]]:
+        """Earlier exchanges in plain text; shredded (erased) or failed ones are left out."""
+        turns: list[tuple[str, str]] = []
+        for exchange in earlier:
+            if exchange.answer is None:
+                continue
+            question = await self._privacy.reveal(exchange.user, exchange.question)
+            answer = await self._privacy.reveal(exchange.user, exchange.answer)
+            if question is not None and answer is not None:
+                turns.append((question, answer))
+        return turns
+
+    async def _answer(self, turn: _Turn) -> Answer:
+        text = turn.question.text
+        lap = time.perf_counter()
+        # A follow-up like "and on staging?" retrieves better with the question it follows.
+        query = f"{turn.history[-1][0]}\n{text}" if turn.history else text
         hits = [
             hit
-            for hit in await self._index.search(text, self._settings.k)
+            for hit in await self._index.search(query, self._settings.k)
             if (hit.dense_score or 0.0) >= self._settings.min_dense_score
         ]
+        lap = turn.lap("retrieval", lap)
         usage = GenerationUsage()
         if hits:
+            history = self._fitted_history(turn.history)
             passages = fit_context(
                 self._template, text, _passages(hits),
                 budget_tokens=self._settings.budget_tokens,
-                count_tokens=self._settings.count_tokens,
+                count_tokens=self._settings.count_tokens, history=history,
             )  # fmt: skip
             request = GenerationRequest(
-                self._template.render(text, format_passages(passages)),
-                max_tokens=self._settings.max_tokens,
-            )
-            reply = "".join([piece async for piece in self._model.stream(request, usage)]).strip()
+                self._template.render(text, format_passages(passages), history),
+                max_tokens=self._settings.max_tokens, stop=self._template.stop,
+            )  # fmt: skip
+            lap = turn.lap("prompt", lap)
+            reply = await self._generate(turn, request, usage)
+            lap = turn.lap("generation", lap)
             # fit_context keeps the leading passages, and passage n is hits[n - 1].
             used = hits[: len(passages)]
         else:
             reply, used = NOTHING_FOUND, []
-        latency_ms = int((time.perf_counter() - started) * 1000)
-        sealed = await self._privacy.protect(user, reply)
+        return await self._given(turn, reply, used, usage, lap)
+
+    def _fitted_history(self, turns: list[tuple[str, str]]) -> str:
+        budget = int(self._settings.budget_tokens * self._settings.history_share)
+        kept = list(turns)
+        while kept and self._settings.count_tokens(self._template.history(kept)) > budget:
+            kept.pop(0)
+        return self._template.history(kept)
+
+    async def _generate(
+        self, turn: _Turn, request: GenerationRequest, usage: GenerationUsage
+    ) -> str:
+        question, started = turn.question, time.perf_counter()
+        pieces: list[str] = []
+        async for piece in self._model.stream(request, usage):
+            if not pieces:
+                turn.lap("first_token", started)
+            pieces.append(piece)
+            await self._platform.draft(question.channel_id, question.thread_id, "".join(pieces))
+        reply = "".join(pieces).strip()
+        if not reply:
+            raise GenerationFailed("the model returned an empty answer")
+        return reply
+
+    async def _given(
+        self, turn: _Turn, reply: str, used: list[SearchHit], usage: GenerationUsage, lap: float
+    ) -> Answer:
+        latency_ms = int((time.perf_counter() - turn.started) * 1000)
+        sealed = await self._privacy.protect(turn.user, reply)
         lineage: dict[str, Any] = {
-            "answer_id": answer_id,
+            "answer_id": turn.answer_id,
+            "thread": turn.thread,
             "text": sealed.sealed,
             "model_version": self._model.model_version,
             "adapter_hash": None,
             "prompt_version": self._template.version,
             "chunks": [{"chunk_id": h.chunk_id, "score": round(h.score, 6)} for h in used],
+            "history_turns": len(turn.history),
             "latency_ms": latency_ms,
+            "timings_ms": dict(turn.timings),
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
         }
-        await self._store.append(stream, None, [NewEvent("conversation.AnswerGiven", lineage)])
+        await self._store.append(turn.stream, None, [NewEvent("conversation.AnswerGiven", lineage)])
+        turn.lap("storage", lap)
         sources = tuple(
             Source(i, h.source, h.license, (h.start_line, h.end_line))
             for i, h in enumerate(used, start=1)
         )
-        return Answer(answer_id, reply, sources, self._model.model_version, latency_ms)
+        model = self._model.model_version
+        return Answer(turn.answer_id, reply, sources, model, latency_ms, timings_ms=turn.timings)
 
-    async def _failed(
-        self, answer_id: str, stream: str, error: BaseException, started: float
-    ) -> Answer:
+    async def _failed(self, turn: _Turn, error: BaseException) -> Answer:
         reason = _reason(error)
-        latency_ms = int((time.perf_counter() - started) * 1000)
+        latency_ms = int((time.perf_counter() - turn.started) * 1000)
         event = NewEvent(
             "conversation.AnswerFailed",
-            {"answer_id": answer_id, "reason": reason, "error": type(error).__name__,
-             "model_version": self._model.model_version, "latency_ms": latency_ms},
+            {"answer_id": turn.answer_id, "thread": turn.thread, "reason": reason,
+             "error": type(error).__name__, "model_version": self._model.model_version,
+             "latency_ms": latency_ms},
         )  # fmt: skip
-        await self._store.append(stream, None, [event])
+        await self._store.append(turn.stream, None, [event])
         text = f"Sorry, I couldn't answer that: {reason}."
-        return Answer(answer_id, text, (), self._model.model_version, latency_ms, failed=True)
+        model = self._model.model_version
+        return Answer(turn.answer_id, text, (), model, latency_ms, failed=True)
 
 
 def _passages(hits: list[SearchHit]) -> list[ContextPassage]:

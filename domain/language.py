@@ -45,13 +45,20 @@ class PromptTemplate:
 
     version: str
     system: str
-    user: str  # with {context} and {question} placeholders
+    user: str  # with {context}, {question} and optionally {history} placeholders
+    turn: str = "Question: {question}\nAnswer: {answer}"  # one earlier exchange in {history}
+    stop: tuple[str, ...] = ()  # where a completion model should stop writing
 
-    def render(self, question: str, context: str) -> tuple[ChatMessage, ...]:
-        return (
-            ChatMessage("system", self.system),
-            ChatMessage("user", self.user.format(context=context, question=question)),
-        )
+    def render(self, question: str, context: str, history: str = "") -> tuple[ChatMessage, ...]:
+        user = self.user.format(context=context, question=question, history=history)
+        return (ChatMessage("system", self.system), ChatMessage("user", user))
+
+    def history(self, turns: Sequence[tuple[str, str]]) -> str:
+        """Earlier exchanges of the thread, oldest first, as the template lays them out."""
+        if not turns:
+            return ""
+        lines = [self.turn.format(question=q, answer=a) for q, a in turns]
+        return "Earlier in this thread:\n" + "\n\n".join(lines) + "\n\n"
 
 
 @dataclass(frozen=True)
@@ -74,42 +81,41 @@ def fit_context(
     *,
     budget_tokens: int,
     count_tokens: Callable[[str], int],
+    history: str = "",
 ) -> list[ContextPassage]:
-    """The most relevant passages whose prompt fits the budget. The question is never cut: the
-    least relevant passages go first, and a passage that alone overflows is shortened."""
+    """The most relevant passages whose prompt fits the budget. The question (and the history
+    given) is never cut: the least relevant passages go first, and a passage that alone overflows
+    is shortened."""
+    fits = _Fits(template, question, history, budget_tokens, count_tokens)
     chosen = list(passages)
-    while chosen and _prompt_tokens(template, question, chosen, count_tokens) > budget_tokens:
+    while chosen and not fits(chosen):
         if len(chosen) > 1:
             chosen.pop()
             continue
-        chosen = _shorten(template, question, chosen[0], budget_tokens, count_tokens)
+        chosen = _shorten(chosen[0], fits)
         break
     return chosen
 
 
-def _prompt_tokens(
-    template: PromptTemplate,
-    question: str,
-    passages: Sequence[ContextPassage],
-    count_tokens: Callable[[str], int],
-) -> int:
-    messages = template.render(question, format_passages(passages))
-    return sum(count_tokens(message.content) for message in messages)
+@dataclass(frozen=True)
+class _Fits:
+    template: PromptTemplate
+    question: str
+    history: str
+    budget_tokens: int
+    count_tokens: Callable[[str], int]
+
+    def __call__(self, passages: Sequence[ContextPassage]) -> bool:
+        messages = self.template.render(self.question, format_passages(passages), self.history)
+        return sum(self.count_tokens(m.content) for m in messages) <= self.budget_tokens
 
 
-def _shorten(
-    template: PromptTemplate,
-    question: str,
-    passage: ContextPassage,
-    budget_tokens: int,
-    count_tokens: Callable[[str], int],
-) -> list[ContextPassage]:
+def _shorten(passage: ContextPassage, fits: _Fits) -> list[ContextPassage]:
     words = passage.text.split()
     low, high = 0, len(words)
     while low < high:  # the longest prefix of words that still fits
         middle = (low + high + 1) // 2
-        trial = _cut(passage, words, middle)
-        if _prompt_tokens(template, question, [trial], count_tokens) <= budget_tokens:
+        if fits([_cut(passage, words, middle)]):
             low = middle
         else:
             high = middle - 1

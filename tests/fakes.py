@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from domain.conversation import Answer, Exchange
 from domain.errors import ConcurrencyError
 from domain.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
+from domain.language import GenerationRequest, GenerationUsage
 from domain.ports import OutboxMessage
+from domain.privacy import ScrubResult
+from domain.retrieval import SearchHit
 
 
 class FixedClock:
@@ -137,3 +142,71 @@ class HashingEmbedder:
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         return [list(map(float, row)) for row in self.encode(texts)]
+
+
+class NoScrub:
+    def scrub(self, text: str) -> ScrubResult:
+        return ScrubResult(text.replace("hunter2", "<SECRET>"))
+
+
+class ScriptedIndex:
+    def __init__(self, hits: list[SearchHit]) -> None:
+        self.hits = hits
+        self.queries: list[str] = []
+
+    async def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        self.queries.append(query)
+        return self.hits[:k]
+
+
+class ScriptedModel:
+    model_version = "scripted:1"
+
+    def __init__(self, pieces: list[str], *, error: Exception | None = None, delay_s: float = 0):
+        self.pieces, self.error, self.delay_s = pieces, error, delay_s
+        self.requests: list[GenerationRequest] = []
+
+    async def stream(
+        self, request: GenerationRequest, usage: GenerationUsage
+    ) -> AsyncIterator[str]:
+        self.requests.append(request)
+        for piece in self.pieces:
+            await asyncio.sleep(self.delay_s)
+            yield piece
+        if self.error is not None:
+            raise self.error
+        usage.prompt_tokens, usage.completion_tokens = 17, len(self.pieces)
+
+
+class RecordingPlatform:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None, Answer]] = []
+        self.drafts: list[str] = []
+
+    async def draft(self, channel_id: str, thread_id: str | None, text_so_far: str) -> None:
+        self.drafts.append(text_so_far)
+
+    async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None:
+        self.sent.append((channel_id, thread_id, answer))
+
+
+class InMemoryConversationLog:
+    """Thread history folded straight from the fake store's events."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self._store = store
+
+    async def thread(self, thread: str, limit: int) -> list[Exchange]:
+        exchanges: dict[str, Exchange] = {}
+        for event in self._store.events:
+            payload = event.payload
+            if event.type.endswith("Asked") and payload.get("thread") == thread:
+                exchanges[payload["answer_id"]] = Exchange(
+                    payload["answer_id"], payload["user"], payload["text"], None
+                )
+            elif event.type == "conversation.AnswerGiven" and payload["answer_id"] in exchanges:
+                asked = exchanges[payload["answer_id"]]
+                exchanges[asked.answer_id] = Exchange(
+                    asked.answer_id, asked.user, asked.question, payload["text"]
+                )
+        return list(exchanges.values())[-limit:]

@@ -5,6 +5,7 @@ and streams back through a queue; cancelling the consumer stops generation at th
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import importlib
 import logging
@@ -61,6 +62,8 @@ class LlamaCppModel:
             raise ConfigurationError(
                 "the embedded model needs llama-cpp-python: pip install llama-cpp-python"
             ) from error
+        if not _LOG_CALLBACK:
+            _quiet_native_logs()
         try:
             self._llama: Any = Llama(
                 model_path=str(model_path), n_ctx=context_tokens, n_threads=threads,
@@ -69,12 +72,18 @@ class LlamaCppModel:
         except (ValueError, RuntimeError) as error:
             raise ModelUnavailable(f"llama.cpp cannot load {model_path}: {error}") from error
         self._version = f"llamacpp:{model_path.stem}"
+        # A base model (no chat template in the GGUF) echoes chat markup back; it answers well
+        # when the prompt is laid out as plain text ending in "Answer:" (ADR 0006).
+        self.chat_format = "tokenizer.chat_template" in self._llama.metadata
         self.context_tokens = context_tokens
         self._lock = threading.Lock()  # one generation at a time per loaded model
 
     @property
     def model_version(self) -> str:
         return self._version
+
+    def prompt_text(self, request: GenerationRequest) -> str:
+        return _gemma_prompt(request) if self.chat_format else _plain_prompt(request)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode(), add_bos=False))
@@ -109,7 +118,7 @@ class LlamaCppModel:
         self, request: GenerationRequest, usage: GenerationUsage, cancelled: threading.Event,
         loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object],
     ) -> None:  # fmt: skip
-        prompt = _gemma_prompt(request)
+        prompt = self.prompt_text(request)
         usage.prompt_tokens = self.count_tokens(prompt)
         pieces = self._llama.create_completion(
             prompt, max_tokens=request.max_tokens, temperature=request.temperature,
@@ -137,3 +146,23 @@ def _gemma_prompt(request: GenerationRequest) -> str:
         content = f"{system}\n\n{message.content}" if system and not turns else message.content
         turns.append(f"<start_of_turn>{role}\n{content}<end_of_turn>\n")
     return "".join(turns) + "<start_of_turn>model\n"
+
+
+def _plain_prompt(request: GenerationRequest) -> str:
+    """A completion prompt for a base model: the messages as plain text, in order."""
+    return "\n\n".join(message.content for message in request.messages)
+
+
+def _quiet_native_logs() -> None:
+    """llama.cpp logs from C straight to stderr, even with verbose=False; send it to logging."""
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def forward(level: int, text: bytes, user_data: Any) -> None:
+        log.debug("llama.cpp: %s", text.decode(errors="replace").rstrip())
+
+    _LOG_CALLBACK.append(forward)  # the C side keeps a pointer: keep the callback alive
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+
+
+_LOG_CALLBACK: list[Any] = []

@@ -18,9 +18,19 @@ def load_prompt(name: str, version: str) -> PromptTemplate:
     missing = {"system", "user"} - set(sections)
     if missing:
         raise ConfigurationError(f"prompt {name}-{version} lacks sections: {sorted(missing)}")
+    optional: dict[str, str] = {}
+    if "turn" in sections:
+        optional["turn"] = sections["turn"]
+    stops = tuple(_unescape(line) for line in sections.get("stop", "").splitlines() if line)
     return PromptTemplate(
-        version=f"{name}-{version}", system=sections["system"], user=sections["user"]
-    )
+        version=f"{name}-{version}", system=sections["system"], user=sections["user"],
+        stop=stops, **optional,
+    )  # fmt: skip
+
+
+def _unescape(line: str) -> str:
+    """Stop sequences are written one a line, with \\n for a newline inside one."""
+    return line.replace("\\n", "\n")
 
 
 def _sections(text: str) -> dict[str, str]:

@@ -124,3 +124,28 @@ kb_chunks = sa.Table(
     sa.Column("model", sa.String(200), nullable=False),
     sa.Column("dimension", sa.Integer, nullable=False),
 )
+
+# The conversations projection: one row per question, and the current vote of each rater.
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("answer_id", sa.String(64), primary_key=True),
+    sa.Column("thread", sa.String(64), nullable=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("follow_up", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("model_version", sa.String(200), nullable=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("answer", sa.Text, nullable=True),
+    sa.Column("asked_position", sa.BigInteger, nullable=False),
+)
+
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("answer_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("value", sa.SmallInteger, nullable=False),
+    sa.Column("by_asker", sa.Boolean, nullable=False),
+)

@@ -38,7 +38,10 @@ async def test_a_short_generation_streams_and_counts_tokens(gemma: LlamaCppModel
     pieces = [piece async for piece in gemma.stream(REQUEST, usage)]
     assert pieces
     assert 0 < usage.completion_tokens <= 8
-    assert usage.prompt_tokens == gemma.count_tokens(_gemma_prompt(REQUEST))
+    # The embedded Gemma 270M is a base model (no chat template): it gets a plain-text prompt.
+    assert not gemma.chat_format
+    assert gemma.prompt_text(REQUEST) == "Answer briefly.\n\nWhat is 2 + 2?"
+    assert usage.prompt_tokens == gemma.count_tokens(gemma.prompt_text(REQUEST))
     assert gemma.model_version == "llamacpp:gemma-3-270m-q4_k_m"
 
 
@@ -57,6 +60,26 @@ async def test_cancelling_the_consumer_stops_generation(gemma: LlamaCppModel) ->
     with pytest.raises(asyncio.CancelledError):
         await task
     assert usage.completion_tokens < 400
+
+
+async def test_stop_sequences_end_the_answer(gemma: LlamaCppModel) -> None:
+    request = GenerationRequest(
+        (ChatMessage("user", "Count: 1, 2, 3, 4, 5, 6, 7, 8, 9"),), max_tokens=30,
+        temperature=0.0, stop=(",",),
+    )  # fmt: skip
+    text = "".join([piece async for piece in gemma.stream(request, GenerationUsage())])
+    assert "," not in text
+
+
+def test_llama_cpp_native_logs_go_to_logging_not_stderr(
+    gemma: LlamaCppModel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    LlamaCppModel(assemble_model(Path(gemma_models_dir(gemma))), context_tokens=256)
+    assert "llama_" not in capfd.readouterr().err
+
+
+def gemma_models_dir(model: LlamaCppModel) -> str:
+    return str(Path(model._llama.model_path).parent)
 
 
 def test_gemma_chat_format_folds_the_system_prompt_into_the_first_turn() -> None:

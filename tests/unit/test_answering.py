@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.privacy.pseudonyms import HmacPseudonymizer
 from adapters.privacy.sealer import AesGcmSealer
-from domain.answering import NOTHING_FOUND, Answer, AnsweringSettings, AnswerQuestion, Question
+from domain.answering import NOTHING_FOUND, AnsweringSettings, AnswerQuestion
+from domain.conversation import Question
 from domain.errors import ModelUnavailable
-from domain.language import GenerationRequest, GenerationUsage, PromptTemplate
-from domain.privacy import ScrubResult
+from domain.language import PromptTemplate
 from domain.privacy_service import Person, PrivacyService
 from domain.retrieval import SearchHit
-from tests.fakes import FixedClock, InMemoryEventStore, InMemoryKeyVault
+from tests.fakes import (
+    FixedClock,
+    InMemoryEventStore,
+    InMemoryKeyVault,
+    NoScrub,
+    RecordingPlatform,
+    ScriptedIndex,
+    ScriptedModel,
+)
 
 TEMPLATE = PromptTemplate("answer-test", "Cite passages.", "{context}\n\nQuestion: {question}")
 ALICE = Person("local", "default", "alice")
@@ -23,46 +30,6 @@ ROLLBACK = SearchHit(
     "c1", "kb/deploy.md", "Rollback", 30, 38, "Run make rollback.", "MIT", 0.9, 0.8
 )
 WEAK = SearchHit("c2", "kb/other.md", "", 1, 2, "Unrelated.", "MIT", 0.1, 0.05)
-
-
-class NoScrub:
-    def scrub(self, text: str) -> ScrubResult:
-        return ScrubResult(text.replace("hunter2", "<SECRET>"))
-
-
-class ScriptedIndex:
-    def __init__(self, hits: list[SearchHit]) -> None:
-        self.hits = hits
-
-    async def search(self, query: str, k: int = 5) -> list[SearchHit]:
-        return self.hits[:k]
-
-
-class ScriptedModel:
-    model_version = "scripted:1"
-
-    def __init__(self, pieces: list[str], *, error: Exception | None = None, delay_s: float = 0):
-        self.pieces, self.error, self.delay_s = pieces, error, delay_s
-        self.requests: list[GenerationRequest] = []
-
-    async def stream(
-        self, request: GenerationRequest, usage: GenerationUsage
-    ) -> AsyncIterator[str]:
-        self.requests.append(request)
-        for piece in self.pieces:
-            await asyncio.sleep(self.delay_s)
-            yield piece
-        if self.error is not None:
-            raise self.error
-        usage.prompt_tokens, usage.completion_tokens = 17, len(self.pieces)
-
-
-class RecordingPlatform:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str | None, Answer]] = []
-
-    async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None:
-        self.sent.append((channel_id, thread_id, answer))
 
 
 @pytest.fixture

@@ -30,6 +30,29 @@ def test_the_shipped_answer_prompt_loads_with_its_version() -> None:
         load_prompt("answer", "v999")
 
 
+def test_the_answer_prompt_v2_lays_out_history_and_stops_before_a_new_question() -> None:
+    template = load_prompt("answer", "v2")
+    assert template.stop == ("\nQuestion:", "\n\n\n")
+    history = template.history([("how do I deploy?", "make deploy [1]")])
+    _, user = template.render("and roll back?", "[1] docs/deploy.md\nmake rollback", history)
+    assert user.content.endswith(
+        "Earlier in this thread:\nQuestion: how do I deploy?\nAnswer: make deploy [1]\n\n"
+        "Question: and roll back?\nAnswer:"
+    )
+    assert template.history([]) == ""
+
+
+def test_history_counts_against_the_budget_and_is_never_cut() -> None:
+    template = PromptTemplate("t", "sys", "{context}\n{history}Q: {question}")
+    history = template.history([("earlier " * 20, "answer " * 20)])
+    without = fit_context(template, "how?", passages(30, 30), budget_tokens=110, count_tokens=words)
+    with_history = fit_context(
+        template, "how?", passages(30, 30), budget_tokens=110, count_tokens=words, history=history
+    )
+    assert [p.reference for p in without] == [1, 2]
+    assert [p.reference for p in with_history] == [1]
+
+
 def test_everything_fits_in_a_large_window() -> None:
     chosen = fit_context(
         TEMPLATE, "how?", passages(10, 10, 10), budget_tokens=1000, count_tokens=words

@@ -1,19 +1,37 @@
-"""A chat platform that keeps what the bot sent, for the CLI to show."""
+"""The local channel: a chat platform on the terminal. It streams the answer as it is written
+(when given somewhere to write) and keeps what it sent, for the CLI to show and to test."""
 
 from __future__ import annotations
 
-from domain.answering import Answer
+from collections.abc import Callable
+
+from domain.conversation import Answer
 
 
 class LocalChannel:
     platform = "local"
     workspace = "default"
 
-    def __init__(self) -> None:
+    def __init__(self, write: Callable[[str], None] | None = None) -> None:
         self.sent: list[tuple[str, str | None, Answer]] = []
+        self._write = write
+        self._shown = 0  # characters of the current answer already written
+
+    async def draft(self, channel_id: str, thread_id: str | None, text_so_far: str) -> None:
+        if self._write is None:
+            return
+        text = text_so_far.lstrip()  # the model often opens with blank lines
+        if len(text) > self._shown:
+            self._write(text[self._shown :])
+            self._shown = len(text)
 
     async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None:
         self.sent.append((channel_id, thread_id, answer))
+        if self._write is not None:
+            # Nothing streamed (no passages, or a failure): the whole reply goes out now.
+            self._write(answer.text if self._shown == 0 else "")
+            self._write("\n")
+        self._shown = 0
 
 
 def answer_json(answer: Answer) -> dict[str, object]:
@@ -27,3 +45,10 @@ def answer_json(answer: Answer) -> dict[str, object]:
         "model_version": answer.model_version,
         "latency_ms": answer.latency_ms,
     }
+
+
+def source_lines(answer: Answer) -> list[str]:
+    return [
+        f"  [{s.reference}] {s.path}:{s.lines[0]}-{s.lines[1]} ({s.license})"
+        for s in answer.sources
+    ]

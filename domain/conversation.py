@@ -1,0 +1,68 @@
+"""What a conversation is made of: questions, answers with their sources, threads, and the ports
+the answer path talks through (the chat platform, the log of earlier exchanges)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from domain.ingestion import digest
+from domain.privacy_service import Person
+
+
+@dataclass(frozen=True)
+class Question:
+    person: Person
+    channel_id: str
+    text: str
+    thread_id: str | None = None  # the platform's thread; None starts a thread of its own
+    platform_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    reference: int
+    path: str
+    license: str
+    lines: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer_id: str
+    text: str
+    sources: tuple[Source, ...]
+    model_version: str
+    latency_ms: int
+    failed: bool = False
+    timings_ms: dict[str, int] = field(default_factory=dict, compare=False)
+
+
+class ChatPlatform(Protocol):
+    async def draft(self, channel_id: str, thread_id: str | None, text_so_far: str) -> None:
+        """The answer so far, while it streams. Platforms pace their own edits."""
+        ...
+
+    async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None: ...
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One earlier question and its answer in a thread, both sealed under the asker's key."""
+
+    answer_id: str
+    user: str
+    question: str
+    answer: str | None  # None when answering failed
+
+
+class ConversationLog(Protocol):
+    async def thread(self, thread: str, limit: int) -> list[Exchange]:
+        """The last `limit` exchanges of a thread, oldest first."""
+        ...
+
+
+def thread_key(channel: str, thread_root: str) -> str:
+    """A thread's stored name: a digest of the channel's pseudonym and the platform's thread id,
+    so platform ids (Slack timestamps, Discord snowflakes) are never stored."""
+    return digest("thread", channel, thread_root)

@@ -1,0 +1,96 @@
+"""The conversations projection on both backends: threads for follow-ups, votes, and stats."""
+
+from __future__ import annotations
+
+import asyncio
+
+from adapters.privacy.pseudonyms import HmacPseudonymizer
+from adapters.privacy.sealer import AesGcmSealer
+from adapters.store.conversations import ConversationStats, SqlConversationLog
+from adapters.store.database import Database
+from adapters.store.event_store import SqlEventStore
+from adapters.store.projections import ProjectionRunner
+from domain.answering import AnswerQuestion
+from domain.conversation import Question
+from domain.errors import ModelUnavailable
+from domain.feedback import RateAnswer, Reaction
+from domain.language import PromptTemplate
+from domain.privacy_service import Person, PrivacyService
+from domain.retrieval import SearchHit
+from tests.fakes import (
+    FixedClock,
+    InMemoryKeyVault,
+    NoScrub,
+    RecordingPlatform,
+    ScriptedIndex,
+    ScriptedModel,
+)
+
+HIT = SearchHit("c1", "kb/deploy.md", "Rollback", 30, 38, "Run make rollback.", "MIT", 0.9, 0.8)
+TEMPLATE = PromptTemplate("t", "Cite.", "{context}\n{history}Question: {question}\nAnswer:")
+ALICE = Person("local", "default", "alice")
+
+
+def privacy_for(store: SqlEventStore) -> PrivacyService:
+    keys = InMemoryKeyVault()
+    return PrivacyService(
+        store, NoScrub(), HmacPseudonymizer(b"p" * 32), AesGcmSealer(keys), keys, FixedClock()
+    )
+
+
+def answerer(
+    store: SqlEventStore, privacy: PrivacyService, log: SqlConversationLog, model: ScriptedModel
+) -> AnswerQuestion:
+    return AnswerQuestion(
+        store, privacy, ScriptedIndex([HIT]), model, TEMPLATE, RecordingPlatform(), log=log
+    )
+
+
+async def test_threads_votes_and_stats_follow_the_events(
+    db: Database, store: SqlEventStore
+) -> None:
+    privacy, log = privacy_for(store), SqlConversationLog(db, ProjectionRunner(db, store))
+    ok = ScriptedModel(["Run make rollback [1]."])
+    ask = answerer(store, privacy, log, ok)
+    first = await ask(Question(ALICE, "general", "how do I roll back?"))
+    follow = await ask(Question(ALICE, "general", "and staging?", first.answer_id))
+    other = await ask(Question(ALICE, "general", "unrelated"))
+    broken = answerer(store, privacy, log, ScriptedModel([], error=ModelUnavailable("down")))
+    failed = await broken(Question(ALICE, "general", "anyone there?"))
+    assert "how do I roll back?" in ok.requests[1].messages[1].content
+
+    rate = RateAnswer(store, privacy)
+    voters = [Person("local", "default", f"u{i}") for i in range(6)]
+    await asyncio.gather(*(rate(Reaction(p, first.answer_id, "👍")) for p in voters))
+    await rate(Reaction(ALICE, follow.answer_id, "👎"))
+    await rate(Reaction(voters[0], first.answer_id, "👍", removed=True))
+
+    thread = await log.thread(
+        _thread_of(await store.read_stream(f"conversation-{first.answer_id}")), 5
+    )
+    assert [e.answer_id for e in thread] == [first.answer_id, follow.answer_id]
+    assert await log.thread_root(follow.answer_id) == first.answer_id
+    assert await log.thread_root(other.answer_id) == other.answer_id
+
+    stats = await log.stats()
+    assert (stats.questions, stats.follow_ups, stats.answers, stats.failures) == (4, 1, 3, 1)
+    assert (stats.positive, stats.negative, stats.asker_votes) == (5, 1, 1)
+    assert stats.rated_answers == 2
+    assert abs(stats.feedback_rate - 2 / 3) < 1e-9
+    [model] = stats.models
+    assert (model.model_version, model.answers, model.failures) == ("scripted:1", 3, 1)
+    assert (model.positive, model.negative) == (5, 1)
+    assert failed.failed
+
+    await ProjectionRunner(db, store).rebuild(log.projection)
+    assert await log.stats() == stats
+
+
+async def test_an_empty_store_has_zero_stats(db: Database, store: SqlEventStore) -> None:
+    stats = await SqlConversationLog(db, ProjectionRunner(db, store)).stats()
+    assert stats == ConversationStats()
+    assert stats.feedback_rate == 0.0
+
+
+def _thread_of(events: list) -> str:  # type: ignore[type-arg]
+    return str(events[0].payload["thread"])
