@@ -24,7 +24,7 @@ from domain.errors import ConfigurationError
 from domain.events import NO_STREAM, NewEvent
 
 BATCH = 100
-BENCHMARKS = ("store", "retrieval", "ingest", "vectors")
+BENCHMARKS = ("store", "retrieval", "ingest", "vectors", "generation")
 RATE_COLUMNS = [
     ("single", "single_per_s"),
     ("batch", "batch100_per_s"),
@@ -39,8 +39,9 @@ INSERT = (
 
 
 async def run_benchmarks(
-    settings: Settings, name: str, events: int, as_json: bool, distribution: str = "clustered"
-) -> None:
+    settings: Settings, name: str, events: int, as_json: bool, distribution: str = "clustered",
+    runs: int = 3,
+) -> None:  # fmt: skip
     if name not in (*BENCHMARKS, "all"):
         raise ConfigurationError(
             f"unknown benchmark {name!r}; choose from: all, {', '.join(BENCHMARKS)}"
@@ -63,6 +64,10 @@ async def run_benchmarks(
             results["vectors"] = await bench_vectors(distribution=distribution)
         except ValueError as error:
             raise ConfigurationError(str(error)) from error
+    if name in ("generation", "all"):
+        from bot.bench_generation import bench_generation
+
+        results["generation"] = await bench_generation(settings, runs)
     if as_json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:
@@ -194,7 +199,11 @@ def _timed_sync(label: str, work: Callable[[], None]) -> float:
 
 def _print_table(results: dict[str, Any]) -> None:
     for name, result in results.items():
-        if name != "store":
+        if name == "generation":
+            from bot.bench_generation import print_generation
+
+            print_generation(result)
+        elif name != "store":
             print(f"{name}: {json.dumps(result, indent=2)}")
     store = results.get("store")
     if not store:

@@ -94,12 +94,12 @@ class Services:
     async def rater(self) -> RateAnswer:
         return RateAnswer(self.store, await self.privacy())
 
-    async def answerer(self, platform: Any) -> Any:
+    async def answerer(self, platform: Any, **overrides: Any) -> Any:
         from adapters.llm.prompt_files import load_prompt
         from domain.answering import AnsweringSettings, AnswerQuestion
 
         model = self.language_model()
-        settings = AnsweringSettings()
+        settings = AnsweringSettings(**overrides)
         if hasattr(model, "count_tokens"):
             settings.count_tokens = model.count_tokens
             # Leave room in the window for the answer itself.

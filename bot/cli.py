@@ -131,7 +131,10 @@ def events(
 @app.command()
 def bench(
     name: Annotated[
-        str, typer.Argument(help="Which benchmark: store, retrieval, ingest, vectors, or all.")
+        str,
+        typer.Argument(
+            help="Which benchmark: store, retrieval, ingest, vectors, generation, or all."
+        ),
     ] = "all",
     json_output: JsonFlag = False,
     events_count: Annotated[
@@ -140,11 +143,18 @@ def bench(
     distribution: Annotated[
         str, typer.Option(help="Random vectors for `vectors`: clustered or uniform.")
     ] = "clustered",
+    runs: Annotated[
+        int, typer.Option(help="Timed runs per side (generation); medians are reported.", min=1)
+    ] = 3,
 ) -> None:
     """Run the benchmark suite; results are ratios measured in one run."""
     from bot.bench import run_benchmarks
 
-    _run(lambda settings: run_benchmarks(settings, name, events_count, json_output, distribution))
+    _run(
+        lambda settings: run_benchmarks(
+            settings, name, events_count, json_output, distribution, runs
+        )
+    )
 
 
 def _register_feature_commands() -> None:

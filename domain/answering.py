@@ -47,6 +47,7 @@ class AnsweringSettings:
     min_dense_score: float = 0.25  # below this, retrieval found nothing relevant
     budget_tokens: int = 1500
     max_tokens: int = 256
+    temperature: float = 0.2
     timeout_s: float = 120.0
     history_turns: int = 3  # earlier exchanges of the thread offered to the prompt
     history_share: float = 0.34  # of the prompt budget, at most; the oldest turns go first
@@ -171,7 +172,8 @@ class AnswerQuestion:
             )  # fmt: skip
             request = GenerationRequest(
                 self._template.render(text, format_passages(passages), history),
-                max_tokens=self._settings.max_tokens, stop=self._template.stop,
+                max_tokens=self._settings.max_tokens, temperature=self._settings.temperature,
+                stop=self._template.stop,
             )  # fmt: skip
             lap = turn.lap("prompt", lap)
             reply = await self._generate(turn, request, usage)

@@ -82,6 +82,11 @@ class LlamaCppModel:
     def model_version(self) -> str:
         return self._version
 
+    @property
+    def engine(self) -> Any:
+        """The loaded `llama_cpp.Llama`, for benchmarks that compare against it directly."""
+        return self._llama
+
     def prompt_text(self, request: GenerationRequest) -> str:
         return _gemma_prompt(request) if self.chat_format else _plain_prompt(request)
 

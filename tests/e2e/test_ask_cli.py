@@ -118,3 +118,18 @@ def test_chat_streams_answers_follows_up_and_takes_commands(env: dict[str, str])
     assert "unknown command /nonsense" in out
     follow_ups = events_of(env, "conversation.FollowUpAsked")
     assert len(follow_ups) >= 1
+
+
+def test_bench_generation_compares_buddy_with_raw_llama_cpp(env: dict[str, str]) -> None:
+    done = buddy("bench", "generation", "--runs", "1", "--json", env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["generation"]
+    # Greedy decoding on one prompt: both sides write the same tokens.
+    assert result["completion_tokens"] == result["raw_completion_tokens"] > 0
+    assert result["prompt_tokens"] > 0
+    assert set(result["ratios"]) == {"tokens_per_s", "time_to_first_token"}
+    assert all(ratio > 0 for ratio in result["ratios"].values())
+    assert result["meets_target"] == (min(result["ratios"].values()) >= result["target"])
+    split = result["latency_split_ms"]
+    assert set(split) == {"retrieval", "prompt", "generation", "storage", "total"}
+    assert split["total"] >= split["generation"] > 0

@@ -196,3 +196,27 @@ def test_sigterm_stops_the_embedded_server_the_command_started(clean_env: dict[s
 def _is_bench_postgres(process: psutil.Process) -> bool:
     cmdline = " ".join(process.info["cmdline"] or [])
     return process.info["name"] == "postgres" and "buddy-bench-" in cmdline
+
+
+PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from bot.cli import app
+result = CliRunner().invoke(app, json.loads(sys.argv[1]))
+libraries = ("torch", "llama_cpp", "sentence_transformers", "transformers")
+heavy = [name for name in libraries if name in sys.modules]
+print(json.dumps({"exit_code": result.exit_code, "heavy": heavy}))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["events", "--json"], ["stats", "--json"]])
+def test_commands_that_need_no_model_import_no_ml_library(
+    args: list[str], clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    env = {**clean_env, "DATABASE_URL": sqlite_url}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)], env=env, capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"exit_code": 0, "heavy": []}
