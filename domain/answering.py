@@ -216,7 +216,7 @@ class AnswerQuestion:
             "thread": turn.thread,
             "text": sealed.sealed,
             "model_version": self._model.model_version,
-            "adapter_hash": None,
+            "adapter_hash": self._model.adapter_hash,
             "prompt_version": self._template.version,
             "chunks": [{"chunk_id": h.chunk_id, "score": round(h.score, 6)} for h in used],
             "history_turns": len(turn.history),

@@ -34,6 +34,11 @@ class LanguageModel(Protocol):
     @property
     def model_version(self) -> str: ...
 
+    @property
+    def adapter_hash(self) -> str | None:
+        """The LoRA adapter served on top of the base model, if any (for lineage)."""
+        ...
+
     def stream(self, request: GenerationRequest, usage: GenerationUsage) -> AsyncIterator[str]:
         """Text pieces as they are generated. Cancelling the consumer cancels generation."""
         ...

@@ -161,6 +161,7 @@ class ScriptedIndex:
 
 class ScriptedModel:
     model_version = "scripted:1"
+    adapter_hash = None
 
     def __init__(self, pieces: list[str], *, error: Exception | None = None, delay_s: float = 0):
         self.pieces, self.error, self.delay_s = pieces, error, delay_s

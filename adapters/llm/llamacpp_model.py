@@ -71,7 +71,9 @@ class LlamaCppModel:
             )  # fmt: skip
         except (ValueError, RuntimeError) as error:
             raise ModelUnavailable(f"llama.cpp cannot load {model_path}: {error}") from error
-        self._version = f"llamacpp:{model_path.stem}"
+        self._adapter_hash = _sha256(lora_path)[:16] if lora_path else None
+        suffix = f"+lora:{self._adapter_hash}" if self._adapter_hash else ""
+        self._version = f"llamacpp:{model_path.stem}{suffix}"
         # A base model (no chat template in the GGUF) echoes chat markup back; it answers well
         # when the prompt is laid out as plain text ending in "Answer:" (ADR 0006).
         self.chat_format = "tokenizer.chat_template" in self._llama.metadata
@@ -81,6 +83,10 @@ class LlamaCppModel:
     @property
     def model_version(self) -> str:
         return self._version
+
+    @property
+    def adapter_hash(self) -> str | None:
+        return self._adapter_hash
 
     @property
     def engine(self) -> Any:

@@ -27,6 +27,10 @@ class OllamaModel:
     def model_version(self) -> str:
         return f"ollama:{self._model}"
 
+    @property
+    def adapter_hash(self) -> str | None:
+        return None  # Ollama serves adapters as models of their own: the name says it
+
     async def stream(
         self, request: GenerationRequest, usage: GenerationUsage
     ) -> AsyncIterator[str]:

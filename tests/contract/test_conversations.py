@@ -94,3 +94,26 @@ async def test_an_empty_store_has_zero_stats(db: Database, store: SqlEventStore)
 
 def _thread_of(events: list) -> str:  # type: ignore[type-arg]
     return str(events[0].payload["thread"])
+
+
+async def test_twenty_questions_at_once_are_all_answered_and_each_stored_once(
+    db: Database, store: SqlEventStore
+) -> None:
+    privacy, log = privacy_for(store), SqlConversationLog(db, ProjectionRunner(db, store))
+    platform = RecordingPlatform()
+    ask = AnswerQuestion(
+        store, privacy, ScriptedIndex([HIT]), ScriptedModel(["ok"], delay_s=0.01), TEMPLATE,
+        platform, log=log,
+    )  # fmt: skip
+    people = [Person("slack", "T1", f"U{i}") for i in range(20)]
+    questions = [
+        Question(p, "C1", f"question {i}", f"ts{i}", f"Ev{i}") for i, p in enumerate(people)
+    ]
+    answers = await asyncio.gather(*(ask(q) for q in questions))
+    again = await ask(questions[0])  # a redelivered platform event
+    assert not any(a.failed for a in answers)
+    assert len({a.answer_id for a in answers}) == 20
+    assert again.answer_id == answers[0].answer_id
+    stats = await log.stats()
+    assert (stats.questions, stats.answers) == (20, 20)
+    assert len(platform.sent) == 21

@@ -9,7 +9,8 @@ from adapters.store.database import Database, create_database
 
 TABLES = {
     "events", "tracking", "inbox", "outbox", "event_type_counts", "user_keys",
-    "privacy_settings", "consent", "kb_sources", "kb_documents", "kb_chunks", "conversations", "votes",
+    "privacy_settings", "consent", "kb_sources", "kb_documents", "kb_chunks",
+    "conversations", "votes",
 }  # fmt: skip
 
 
