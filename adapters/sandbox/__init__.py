@@ -1,0 +1,1 @@
+"""Sandboxes for code snippets: bubblewrap (default on Linux) and Docker (production)."""
