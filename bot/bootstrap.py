@@ -53,6 +53,7 @@ class Services:
     _knowledge_index: SqlKnowledgeIndex | None = None
     _language_model: Any = None
     _conversations: SqlConversationLog | None = None
+    _snippets: Any = None
 
     @property
     def knowledge_projection(self) -> KnowledgeIndexProjection:
@@ -90,6 +91,24 @@ class Services:
         if self._conversations is None:
             self._conversations = SqlConversationLog(self.db, self.projections)
         return self._conversations
+
+    def sandbox(self) -> Any:
+        """The configured sandbox backend: bubblewrap here, Docker in production."""
+        if self.settings.sandbox == "docker":
+            from adapters.sandbox.docker_backend import DockerSandbox
+
+            return DockerSandbox(self.settings.sandbox_image)
+        from adapters.sandbox.bubblewrap import BubblewrapSandbox
+
+        return BubblewrapSandbox()
+
+    async def snippets(self) -> Any:
+        """One runner per process, so "one job per user" and the queue hold across messages."""
+        if self._snippets is None:
+            from domain.snippets import RunSnippet
+
+            self._snippets = RunSnippet(self.sandbox(), self.store, await self.privacy())
+        return self._snippets
 
     async def rater(self) -> RateAnswer:
         return RateAnswer(self.store, await self.privacy())

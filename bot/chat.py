@@ -4,9 +4,12 @@ written; every question after the first follows up in the same thread until `/ne
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from adapters.platforms.local.channel import LocalChannel, source_lines
@@ -17,8 +20,21 @@ from domain.conversation import Answer, Question
 from domain.errors import BuddyError
 from domain.feedback import Reaction
 from domain.privacy_service import Person
+from domain.sandbox import CodeBlock, code_blocks
+from domain.snippets import RUN_REACTIONS, RUN_THIS, Snippet, wants_run
+
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+_FENCED = re.compile(r"(```|~~~).*?(\1|$)", re.DOTALL)
+
+
+def _only_run_this(message: str) -> bool:
+    """A short message that just asks to run something ("run this", "please run it")."""
+    return len(message) <= 30 and RUN_THIS.search(message) is not None
+
 
 HELP = """Ask anything; later questions follow up in the same thread.
+A message with a ```fenced``` code block and the words "run this" runs the block in the sandbox.
+  /react ▶️                    run the last code block you posted
   /react EMOJI [ANSWER_ID]    rate an answer (👍 +1 ✅ up, 👎 -1 ❌ down); default: the last one
   /unreact EMOJI [ANSWER_ID]  take a reaction back
   /sources                    the sources of the last answer
@@ -37,15 +53,26 @@ class ChatSession:
     write: Callable[[str], None]
     thread: str | None = None
     answers: list[Answer] = field(default_factory=list)
+    attachments: Path | None = None
+    _pending: list[str] = field(default_factory=list)
+    _last_code: CodeBlock | None = None
+    _armed: bool = False
 
     async def handle(self, line: str) -> bool:
-        """Handle one line; False when the session should end."""
-        line = line.strip()
-        if not line:
+        """Handle one line; False when the session should end. Lines of an open code fence
+        gather until it closes: the message is then handled whole."""
+        self._pending.append(line)
+        message = "\n".join(self._pending)
+        if sum(1 for text in self._pending if _FENCE_LINE.match(text)) % 2:
             return True
-        if not line.startswith("/"):
-            await self._ask(line)
+        self._pending.clear()
+        message = message.strip()
+        if not message:
             return True
+        if not message.startswith("/"):
+            await self._message(message)
+            return True
+        line = message
         command, *args = line.split()
         if command in ("/quit", "/exit"):
             return False
@@ -66,6 +93,36 @@ class ChatSession:
             "/new": self._new,
         }
 
+    async def _message(self, message: str) -> None:
+        blocks = code_blocks(message)
+        if blocks:
+            self._last_code = blocks[0]
+        block = wants_run(message) or (blocks[0] if blocks and self._armed else None)
+        self._armed = False
+        if block is None and not blocks and _only_run_this(message):
+            block = self._last_code  # "run this" right after posting a block
+            if block is None:
+                self._armed = True  # "run this" first, then the block
+                self.write("paste the code block to run (in ``` fences)\n")
+                return
+        if block is not None:
+            await self._run(block)
+        elif blocks and not _FENCED.sub("", message).strip():
+            self.write('got the code; say "run this" or /react ▶️ to run it\n')
+        else:
+            await self._ask(message)
+
+    async def _run(self, block: CodeBlock) -> None:
+        runner = await self.services.snippets()
+        language = block.language or "python"
+        reply = await runner(Snippet(self.person, self.channel, language, block.code))
+        self.write(reply.text + "\n")
+        if reply.attachment is not None and self.attachments is not None:
+            self.attachments.mkdir(parents=True, exist_ok=True)
+            path = self.attachments / f"output-{int(time.time() * 1000)}.txt"
+            path.write_text(reply.attachment, encoding="utf-8")
+            self.write(f"(the whole output: {path})\n")
+
     async def _ask(self, text: str) -> None:
         self.write("buddy> ")
         answer: Answer = await self.answerer(Question(self.person, self.channel, text, self.thread))
@@ -81,6 +138,12 @@ class ChatSession:
     async def _react(self, args: list[str], removed: bool = False) -> None:
         if not args:
             self.write("usage: /react EMOJI [ANSWER_ID]\n")
+            return
+        if args[0] in RUN_REACTIONS and not removed:
+            if self._last_code is None:
+                self.write("no code block to run yet: post one in ``` fences\n")
+            else:
+                await self._run(self._last_code)
             return
         answer_id = (
             args[1] if len(args) > 1 else (self.answers[-1].answer_id if self.answers else "")
@@ -133,6 +196,7 @@ async def chat(settings: Settings, user: str, channel: str) -> None:
         answerer = await services.answerer(local)
         person = Person(local.platform, local.workspace, user)
         session = ChatSession(services, answerer, person, channel, _write)
+        session.attachments = settings.data_dir / "attachments"
         _write(f"Buddy on {answerer.model_version}. /help for commands.\n")
         prompt = "you> " if sys.stdin.isatty() else ""
         while (line := await _read_line(prompt)) is not None:

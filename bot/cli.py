@@ -158,11 +158,12 @@ def bench(
 
 
 def _register_feature_commands() -> None:
-    from bot import conversation_commands, knowledge_commands, privacy_commands
+    from bot import conversation_commands, knowledge_commands, privacy_commands, snippet_commands
 
     privacy_commands.register(app, _run)
     knowledge_commands.register(app, _run)
     conversation_commands.register(app, _run)
+    snippet_commands.register(app, _run)
 
 
 _register_feature_commands()

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
     ollama_model: str = Field("gemma3:270m", alias="BUDDY_OLLAMA_MODEL")
     sandbox: Literal["bwrap", "docker"] = Field("bwrap", alias="BUDDY_SANDBOX")
+    # Pinned by tag or digest; the Docker backend refuses an untagged or `latest` image.
+    sandbox_image: str = Field("python:3.11-slim-bookworm", alias="BUDDY_SANDBOX_IMAGE")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")

@@ -65,6 +65,10 @@ class PrivacyService:
         sealed = await self._sealer.seal(user, scrubbed.text, self._clock.now())
         return ProtectedText(sealed, tuple(finding.kind for finding in scrubbed.findings))
 
+    def scrub(self, text: str) -> str:
+        """PII and secrets out, for text that is shown but not stored (snippet output)."""
+        return self._scrubber.scrub(text).text
+
     async def reveal(self, user: str, sealed: str) -> str | None:
         return await self._sealer.unseal(user, sealed)
 
