@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from domain.events import NewEvent
 from domain.ingestion import digest
 from domain.ports import EventStore
-from domain.privacy_service import Person, PrivacyService
+from domain.privacy_service import MAX_TEXT, Person, PrivacyService
 from domain.sandbox import CodeBlock, RunRequest, RunResult, Sandbox, code_blocks
 
 RUN_THIS = re.compile(r"\brun\s+(this|it)\b", re.IGNORECASE)
@@ -65,6 +65,8 @@ class RunSnippet:
         self._users: set[str] = set()
 
     async def __call__(self, snippet: Snippet) -> SnippetReply:
+        if len(snippet.code) > MAX_TEXT:  # it could not be stored: refuse before running it
+            return SnippetReply(f"The snippet is over {MAX_TEXT:,} characters: too long to run.")
         user = self._privacy.pseudonym(snippet.person)
         if user in self._users:
             return SnippetReply("You already have a snippet running; try again when it is done.",

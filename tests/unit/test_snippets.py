@@ -121,3 +121,13 @@ def test_run_this_needs_the_words_and_a_fenced_block() -> None:
 def test_mentions_are_broken_with_a_zero_width_space() -> None:
     text = neutralise_mentions("<!here> <@U1> <#C1|general> @channel email@here.com")
     assert text == ("<\u200b!here> <\u200b@U1> <\u200b#C1|general> @\u200bchannel email@here.com")
+
+
+async def test_a_snippet_too_long_to_store_is_refused_before_it_runs() -> None:
+    sandbox = FakeSandbox()
+    run, store = runner(sandbox)
+    reply = await run(Snippet(ALICE, "C1", "python", "x" * 40_001))
+    assert reply.result is None
+    assert "too long" in reply.text
+    assert sandbox.requests == []
+    assert store.events == []
