@@ -54,7 +54,9 @@ class _Quiet:
     drafts: int = 0
     sent: list[Answer] = field(default_factory=list)
 
-    async def draft(self, channel_id: str, thread_id: str | None, text_so_far: str) -> None:
+    async def draft(
+        self, answer_id: str, channel_id: str, thread_id: str | None, text_so_far: str
+    ) -> None:
         self.drafts += 1
 
     async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None:

@@ -10,20 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.answer_records import failure_text, passages_of, reason_for, sources_of, stored_answer
 from domain.conversation import (
     Answer,
     ChatPlatform,
     ConversationLog,
     Exchange,
     Question,
-    Source,
     thread_key,
 )
-from domain.errors import BuddyError, GenerationFailed, ModelUnavailable
+from domain.errors import BuddyError, GenerationFailed
 from domain.events import NewEvent
 from domain.ingestion import digest
 from domain.language import (
-    ContextPassage,
     GenerationRequest,
     GenerationUsage,
     LanguageModel,
@@ -31,9 +30,12 @@ from domain.language import (
     fit_context,
     format_passages,
 )
-from domain.ports import EventStore, KnowledgeIndex
+from domain.ports import EventStore, KnowledgeIndex, OutboxMessage
 from domain.privacy_service import PrivacyService
 from domain.retrieval import SearchHit
+
+_ASKED = ("conversation.QuestionAsked", "conversation.FollowUpAsked")
+_ENDED = ("conversation.AnswerGiven", "conversation.AnswerFailed")
 
 NOTHING_FOUND = (
     "I couldn't find anything about that in the team's docs, so I won't guess. "
@@ -58,11 +60,13 @@ class AnsweringSettings:
 class _Turn:
     """What one answer is being built from, and how long each step took."""
 
-    question: Question
     answer_id: str
     user: str
     stream: str
     thread: str
+    text: str
+    channel_id: str
+    thread_id: str | None
     started: float
     history: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, int] = field(default_factory=dict)
@@ -99,15 +103,40 @@ class AnswerQuestion:
         return self._model.model_version
 
     async def __call__(self, question: Question) -> Answer:
-        turn = await self._ask(question)
+        """Store the question, answer it and reply, all now (the local channel)."""
+        turn, duplicate = await self._ask(question, destination=None)
+        if duplicate:  # a redelivered question: reply with what the first delivery stored
+            stored = await self._resume(turn.answer_id, question.channel_id, question.thread_id)
+            if stored is not None:
+                return stored
+        return await self._complete(turn)
+
+    async def accept(self, question: Question, destination: str) -> str:
+        """Store the question with its pending reply (an outbox job for `destination`) and
+        nothing more: a platform acks after this, and `resume` answers it, now or after a
+        restart. A redelivered question is stored once. Returns the answer id."""
+        turn, _ = await self._ask(question, destination)
+        return turn.answer_id
+
+    async def resume(self, job: dict[str, Any]) -> Answer | None:
+        """Finish an accepted question from its outbox job: generate the answer unless one is
+        stored, then reply. None when there is nothing to reply (the asker was erased)."""
+        thread_id = job.get("thread_id")
+        return await self._resume(
+            str(job["answer_id"]),
+            str(job["channel_id"]),
+            None if thread_id is None else str(thread_id),
+        )
+
+    async def _complete(self, turn: _Turn) -> Answer:
         try:
             answer = await asyncio.wait_for(self._answer(turn), timeout=self._settings.timeout_s)
         except (BuddyError, TimeoutError) as error:
             answer = await self._failed(turn, error)
-        await self._platform.send(question.channel_id, question.thread_id, answer)
+        await self._platform.send(turn.channel_id, turn.thread_id, answer)
         return answer
 
-    async def _ask(self, question: Question) -> _Turn:
+    async def _ask(self, question: Question, destination: str | None) -> tuple[_Turn, bool]:
         started = time.perf_counter()
         person = question.person
         user = self._privacy.pseudonym(person)
@@ -125,14 +154,50 @@ class AnswerQuestion:
         kind = "conversation.FollowUpAsked" if earlier else "conversation.QuestionAsked"
         metadata = {"platform_event_id": question.platform_event_id}
         stream = f"conversation-{answer_id}"
-        await self._store.append(
+        # The reply's destination is the platform's own channel and thread: the pending job
+        # must be able to reply after a restart, and pseudonyms cannot be reversed.
+        jobs = [] if destination is None else [OutboxMessage(destination, {
+            "job": "answer", "answer_id": answer_id, "channel_id": question.channel_id,
+            "thread_id": question.thread_id,
+        })]  # fmt: skip
+        result = await self._store.append(
             stream, None, [NewEvent(kind, payload, metadata=metadata)],
-            idempotency_key=question.platform_event_id,
+            idempotency_key=question.platform_event_id, outbox=jobs,
         )  # fmt: skip
-        turn = _Turn(question, answer_id, user, stream, thread, started)
+        turn = _Turn(
+            answer_id, user, stream, thread, question.text, question.channel_id,
+            question.thread_id, started,
+        )  # fmt: skip
         turn.history = await self._readable(earlier)
         turn.lap("storage", started)
-        return turn
+        return turn, result.duplicate
+
+    async def _resume(
+        self, answer_id: str, channel_id: str, thread_id: str | None
+    ) -> Answer | None:
+        stream = f"conversation-{answer_id}"
+        events = await self._store.read_stream(stream)
+        asked = next((e for e in events if e.type in _ASKED), None)
+        if asked is None:
+            return None
+        user = asked.payload["user"]
+        ended = next((e for e in events if e.type in _ENDED), None)
+        if ended is not None:
+            answer = await stored_answer(self._privacy, user, ended.type, ended.payload)
+            if answer is not None:
+                await self._platform.send(channel_id, thread_id, answer)
+            return answer
+        text = await self._privacy.reveal(user, asked.payload["text"])
+        if text is None:
+            return None  # erased before it was answered: nothing left to answer
+        thread = str(asked.payload.get("thread") or thread_key("", answer_id))
+        turn = _Turn(
+            answer_id, user, stream, thread, text, channel_id, thread_id, time.perf_counter()
+        )
+        if self._log is not None:
+            earlier = await self._log.thread(thread, self._settings.history_turns + 1)
+            turn.history = await self._readable([e for e in earlier if e.answer_id != answer_id])
+        return await self._complete(turn)
 
     async def _earlier(self, channel: str, thread_id: str | None) -> list[Exchange]:
         if thread_id is None or self._log is None:
@@ -152,7 +217,7 @@ class AnswerQuestion:
         return turns
 
     async def _answer(self, turn: _Turn) -> Answer:
-        text = turn.question.text
+        text = turn.text
         lap = time.perf_counter()
         # A follow-up like "and on staging?" retrieves better with the question it follows.
         query = f"{turn.history[-1][0]}\n{text}" if turn.history else text
@@ -166,7 +231,7 @@ class AnswerQuestion:
         if hits:
             history = self._fitted_history(turn.history)
             passages = fit_context(
-                self._template, text, _passages(hits),
+                self._template, text, passages_of(hits),
                 budget_tokens=self._settings.budget_tokens,
                 count_tokens=self._settings.count_tokens, history=history,
             )  # fmt: skip
@@ -194,13 +259,15 @@ class AnswerQuestion:
     async def _generate(
         self, turn: _Turn, request: GenerationRequest, usage: GenerationUsage
     ) -> str:
-        question, started = turn.question, time.perf_counter()
+        started = time.perf_counter()
         pieces: list[str] = []
         async for piece in self._model.stream(request, usage):
             if not pieces:
                 turn.lap("first_token", started)
             pieces.append(piece)
-            await self._platform.draft(question.channel_id, question.thread_id, "".join(pieces))
+            await self._platform.draft(
+                turn.answer_id, turn.channel_id, turn.thread_id, "".join(pieces)
+            )
         reply = "".join(pieces).strip()
         if not reply:
             raise GenerationFailed("the model returned an empty answer")
@@ -211,6 +278,7 @@ class AnswerQuestion:
     ) -> Answer:
         latency_ms = int((time.perf_counter() - turn.started) * 1000)
         sealed = await self._privacy.protect(turn.user, reply)
+        sources = sources_of(used)
         lineage: dict[str, Any] = {
             "answer_id": turn.answer_id,
             "thread": turn.thread,
@@ -219,6 +287,15 @@ class AnswerQuestion:
             "adapter_hash": self._model.adapter_hash,
             "prompt_version": self._template.version,
             "chunks": [{"chunk_id": h.chunk_id, "score": round(h.score, 6)} for h in used],
+            "sources": [
+                {
+                    "reference": s.reference,
+                    "path": s.path,
+                    "license": s.license,
+                    "lines": list(s.lines),
+                }
+                for s in sources
+            ],
             "history_turns": len(turn.history),
             "latency_ms": latency_ms,
             "timings_ms": dict(turn.timings),
@@ -227,15 +304,11 @@ class AnswerQuestion:
         }
         await self._store.append(turn.stream, None, [NewEvent("conversation.AnswerGiven", lineage)])
         turn.lap("storage", lap)
-        sources = tuple(
-            Source(i, h.source, h.license, (h.start_line, h.end_line))
-            for i, h in enumerate(used, start=1)
-        )
         model = self._model.model_version
         return Answer(turn.answer_id, reply, sources, model, latency_ms, timings_ms=turn.timings)
 
     async def _failed(self, turn: _Turn, error: BaseException) -> Answer:
-        reason = _reason(error)
+        reason = reason_for(error)
         latency_ms = int((time.perf_counter() - turn.started) * 1000)
         event = NewEvent(
             "conversation.AnswerFailed",
@@ -244,20 +317,6 @@ class AnswerQuestion:
              "latency_ms": latency_ms},
         )  # fmt: skip
         await self._store.append(turn.stream, None, [event])
-        text = f"Sorry, I couldn't answer that: {reason}."
+        text = failure_text(reason)
         model = self._model.model_version
         return Answer(turn.answer_id, text, (), model, latency_ms, failed=True)
-
-
-def _passages(hits: list[SearchHit]) -> list[ContextPassage]:
-    return [ContextPassage(i, hit.source, hit.text) for i, hit in enumerate(hits, start=1)]
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return "the model took too long"
-    if isinstance(error, ModelUnavailable):
-        return "the language model is not available right now"
-    if isinstance(error, GenerationFailed):
-        return "the language model failed"
-    return "something went wrong on my side"

@@ -39,7 +39,9 @@ class Answer:
 
 
 class ChatPlatform(Protocol):
-    async def draft(self, channel_id: str, thread_id: str | None, text_so_far: str) -> None:
+    async def draft(
+        self, answer_id: str, channel_id: str, thread_id: str | None, text_so_far: str
+    ) -> None:
         """The answer so far, while it streams. Platforms pace their own edits."""
         ...
 
@@ -66,3 +68,29 @@ def thread_key(channel: str, thread_root: str) -> str:
     """A thread's stored name: a digest of the channel's pseudonym and the platform's thread id,
     so platform ids (Slack timestamps, Discord snowflakes) are never stored."""
     return digest("thread", channel, thread_root)
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    """A message the bot posted on a platform, and the answer it carries."""
+
+    platform: str
+    channel_id: str
+    message_id: str
+    answer_id: str
+    thread_id: str | None = None
+
+
+class MessageRefs(Protocol):
+    """Which platform message carries which answer: reactions name messages, not answers, and a
+    resumed reply edits the message already posted instead of posting twice."""
+
+    async def remember(self, posted: PostedMessage) -> None: ...
+
+    async def answer_for(self, platform: str, channel_id: str, message_id: str) -> str | None: ...
+
+    async def posted(self, platform: str, answer_id: str) -> PostedMessage | None: ...
+
+    async def bot_thread(self, platform: str, channel_id: str, thread_id: str) -> bool:
+        """Whether the bot answers in this thread (its replies there are follow-ups)."""
+        ...

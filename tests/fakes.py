@@ -184,7 +184,9 @@ class RecordingPlatform:
         self.sent: list[tuple[str, str | None, Answer]] = []
         self.drafts: list[str] = []
 
-    async def draft(self, channel_id: str, thread_id: str | None, text_so_far: str) -> None:
+    async def draft(
+        self, answer_id: str, channel_id: str, thread_id: str | None, text_so_far: str
+    ) -> None:
         self.drafts.append(text_so_far)
 
     async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None:

@@ -149,3 +149,15 @@ votes = sa.Table(
     sa.Column("value", sa.SmallInteger, nullable=False),
     sa.Column("by_asker", sa.Boolean, nullable=False),
 )
+
+# Platform messages the bot posted, and the answer each carries (adapters' bookkeeping).
+platform_messages = sa.Table(
+    "platform_messages",
+    metadata,
+    sa.Column("platform", sa.String(20), primary_key=True),
+    sa.Column("channel_id", sa.String(100), primary_key=True),
+    sa.Column("message_id", sa.String(100), primary_key=True),
+    sa.Column("answer_id", sa.String(64), nullable=False),
+    sa.Column("thread_id", sa.String(100), nullable=True),
+    sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
+)

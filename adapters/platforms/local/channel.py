@@ -17,7 +17,9 @@ class LocalChannel:
         self._write = write
         self._shown = 0  # characters of the current answer already written
 
-    async def draft(self, channel_id: str, thread_id: str | None, text_so_far: str) -> None:
+    async def draft(
+        self, answer_id: str, channel_id: str, thread_id: str | None, text_so_far: str
+    ) -> None:
         if self._write is None:
             return
         text = text_so_far.lstrip()  # the model often opens with blank lines
