@@ -23,6 +23,7 @@ from adapters.store.conversations import SqlConversationLog
 from adapters.store.database import Database, create_database
 from adapters.store.embedded_postgres import EmbeddedPostgres
 from adapters.store.event_store import SqlEventStore
+from adapters.store.message_refs import SqlMessageRefs
 from adapters.store.outbox import SqlOutbox
 from adapters.store.projections import ProjectionRunner
 from adapters.vector.catalog import SqlDocumentCatalog
@@ -91,6 +92,10 @@ class Services:
         if self._conversations is None:
             self._conversations = SqlConversationLog(self.db, self.projections)
         return self._conversations
+
+    @property
+    def message_refs(self) -> SqlMessageRefs:
+        return SqlMessageRefs(self.db)
 
     def sandbox(self) -> Any:
         """The configured sandbox backend: bubblewrap here, Docker in production."""

@@ -157,6 +157,14 @@ def bench(
     )
 
 
+@app.command()
+def serve() -> None:
+    """Run the platforms that have credentials, the HTTP server and the answer worker."""
+    from bot.serve import serve as run_server
+
+    _run(run_server)
+
+
 def _register_feature_commands() -> None:
     from bot import conversation_commands, knowledge_commands, privacy_commands, snippet_commands
 

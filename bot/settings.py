@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = Field(None, alias="DISCORD_TOKEN")
     discord_api_url: str | None = Field(None, alias="DISCORD_API_URL")
     admins: str = Field("", alias="BUDDY_ADMINS")
-    port: int = Field(3000, alias="BUDDY_PORT")
+    port: int = Field(3000, alias="BUDDY_PORT", ge=0, le=65535)  # 0: any free port
+    host: str = Field("0.0.0.0", alias="BUDDY_HOST")
     pepper: SecretStr | None = Field(None, alias="BUDDY_PEPPER")
     retention_days: int = Field(90, alias="BUDDY_RETENTION_DAYS", ge=1)
     log_level: str = Field("WARNING", alias="BUDDY_LOG_LEVEL")

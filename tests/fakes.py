@@ -12,7 +12,7 @@ from domain.conversation import Answer, Exchange
 from domain.errors import ConcurrencyError
 from domain.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from domain.language import GenerationRequest, GenerationUsage
-from domain.ports import OutboxMessage
+from domain.ports import OutboxMessage, PendingMessage
 from domain.privacy import ScrubResult
 from domain.retrieval import SearchHit
 
@@ -213,3 +213,26 @@ class InMemoryConversationLog:
                     asked.answer_id, asked.user, asked.question, payload["text"]
                 )
         return list(exchanges.values())[-limit:]
+
+
+class InMemoryOutbox:
+    """The fake store's outbox rows as pending messages, with sent and attempt marks."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self._store = store
+        self.sent: set[int] = set()
+        self.attempts: dict[int, int] = {}
+
+    async def pending(self, limit: int = 100) -> list[PendingMessage]:
+        rows = [
+            PendingMessage(i, m.destination, dict(m.payload), self.attempts.get(i, 0))
+            for i, m in enumerate(self._store.outbox, start=1)
+            if i not in self.sent
+        ]
+        return rows[:limit]
+
+    async def mark_sent(self, message_id: int) -> None:
+        self.sent.add(message_id)
+
+    async def mark_failed(self, message_id: int) -> None:
+        self.attempts[message_id] = self.attempts.get(message_id, 0) + 1
