@@ -165,6 +165,26 @@ def serve() -> None:
     _run(run_server)
 
 
+@app.command("discord-invite")
+def discord_invite(
+    client_id: Annotated[
+        str | None, typer.Option(help="The application id (default: read from DISCORD_TOKEN).")
+    ] = None,
+) -> None:
+    """Print the invite URL with exactly the permissions Buddy uses on Discord."""
+
+    async def work(settings: Settings) -> None:
+        from adapters.platforms.discord.invite import client_id_from_token, invite_url
+
+        token = settings.discord_token.get_secret_value() if settings.discord_token else ""
+        found = client_id or client_id_from_token(token)
+        if not found:
+            raise BuddyError("give --client-id, or set DISCORD_TOKEN to the bot's token")
+        typer.echo(invite_url(found))
+
+    _run(work)
+
+
 def _register_feature_commands() -> None:
     from bot import conversation_commands, knowledge_commands, privacy_commands, snippet_commands
 

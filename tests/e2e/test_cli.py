@@ -220,3 +220,19 @@ def test_commands_that_need_no_model_import_no_ml_library(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"exit_code": 0, "heavy": []}
+
+
+def test_discord_invite_prints_the_url_with_exactly_the_permissions_used(
+    clean_env: dict[str, str],
+) -> None:
+    # A bot token's first segment is its application id in base64 ("123456789012345678").
+    env = {**clean_env, "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.not-a-real-secret"}
+    done = buddy("discord-invite", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "https://discord.com/oauth2/authorize?client_id=123456789012345678"
+        "&scope=bot+applications.commands&permissions=277025492032"
+    )
+    missing = buddy("discord-invite", env=clean_env)
+    assert missing.returncode == 1
+    assert "--client-id" in missing.stderr

@@ -1,0 +1,186 @@
+"""The real DiscordService against the fake Discord, wired to the real use cases over the fakes
+of our own ports: questions are accepted into the in-memory store's outbox and answered by the
+real AnswerWorker, which replies through the service's ChatPlatform."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.platforms.discord.client import DiscordTiming
+from adapters.platforms.discord.service import DiscordService
+from adapters.privacy.pseudonyms import HmacPseudonymizer
+from adapters.privacy.sealer import AesGcmSealer
+from bot.worker import AnswerWorker
+from domain.answering import AnswerQuestion
+from domain.conversation import PostedMessage, Question
+from domain.events import AppendResult
+from domain.feedback import RateAnswer, RatingOutcome, Reaction
+from domain.inbound import InboundHandlers
+from domain.language import PromptTemplate
+from domain.privacy_service import PrivacyService
+from domain.retrieval import SearchHit
+from domain.sandbox import RunRequest, RunResult
+from domain.snippets import RunSnippet, Snippet, SnippetReply
+from tests.adapter.fake_discord import TOKEN, FakeDiscord, running_fake_discord
+from tests.fakes import (
+    FixedClock,
+    InMemoryConversationLog,
+    InMemoryEventStore,
+    InMemoryKeyVault,
+    InMemoryOutbox,
+    NoScrub,
+    ScriptedIndex,
+    ScriptedModel,
+)
+
+HIT = SearchHit("c1", "kb/deploy.md", "Rollback", 30, 38, "Run make rollback.", "MIT", 0.9, 0.8)
+TEMPLATE = PromptTemplate("t", "Cite.", "{context}\n{history}Question: {question}\nAnswer:")
+FAST = DiscordTiming(
+    edit_interval_s=0.0, guild_ready_timeout_s=0.05, reidentify_delay_s=0.0,
+    ready_timeout_s=5.0, drain_s=0.5,
+)  # fmt: skip
+
+
+class NotifyingStore(InMemoryEventStore):
+    """The in-memory store, telling the fake Discord's `wait_for` when events are appended
+    (a rating changes nothing on the wire)."""
+
+    def __init__(self, on_append: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_append = on_append
+
+    async def append(self, *args: Any, **kwargs: Any) -> AppendResult:
+        try:
+            return await super().append(*args, **kwargs)
+        finally:
+            self._on_append()
+
+
+class NotifyingOutbox(InMemoryOutbox):
+    def __init__(self, store: InMemoryEventStore, on_sent: Callable[[], None]) -> None:
+        super().__init__(store)
+        self._on_sent = on_sent
+
+    async def mark_sent(self, message_id: int) -> None:
+        await super().mark_sent(message_id)
+        self._on_sent()
+
+
+class InMemoryMessageRefs:
+    def __init__(self) -> None:
+        self.rows: list[PostedMessage] = []
+
+    async def remember(self, posted: PostedMessage) -> None:
+        self.rows.append(posted)
+
+    async def answer_for(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        return next(
+            (r.answer_id for r in self.rows
+             if (r.platform, r.channel_id, r.message_id) == (platform, channel_id, message_id)),
+            None,
+        )  # fmt: skip
+
+    async def posted(self, platform: str, answer_id: str) -> PostedMessage | None:
+        found = [r for r in self.rows if (r.platform, r.answer_id) == (platform, answer_id)]
+        return found[0] if found else None
+
+    async def bot_thread(self, platform: str, channel_id: str, thread_id: str) -> bool:
+        return any(
+            (r.platform, r.channel_id, r.thread_id) == (platform, channel_id, thread_id)
+            for r in self.rows
+        )
+
+
+class EchoSandbox:
+    """Runs nothing: says what it was asked to run."""
+
+    def __init__(self) -> None:
+        self.requests: list[RunRequest] = []
+
+    async def run(self, request: RunRequest) -> RunResult:
+        self.requests.append(request)
+        return RunResult(f"ran {request.language}: {request.code.strip()}", "", 0, duration_ms=3)
+
+    def languages(self) -> dict[str, bool]:
+        return {"python": True}
+
+
+def null_handlers() -> InboundHandlers:
+    """Handlers for a service that never gets as far as an event."""
+
+    async def accept(_question: Question) -> str:
+        return "a1"
+
+    async def rate(_reaction: Reaction) -> RatingOutcome:
+        return RatingOutcome(None, "unused")
+
+    async def run(_snippet: Snippet) -> SnippetReply:
+        return SnippetReply("unused")
+
+    async def stats() -> str:
+        return "unused"
+
+    return InboundHandlers(accept, rate, run, stats, InMemoryMessageRefs())
+
+
+@dataclass
+class Bot:
+    fake: FakeDiscord
+    service: DiscordService
+    store: InMemoryEventStore
+    refs: InMemoryMessageRefs
+    model: ScriptedModel
+    sandbox: EchoSandbox
+    worker: AnswerWorker
+    outbox: InMemoryOutbox
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.store.events]
+
+
+async def _stats(store: InMemoryEventStore) -> str:
+    asked = sum(e.type.endswith("Asked") for e in store.events)
+    rated = sum(e.type == "feedback.RatingGiven" for e in store.events)
+    return f"questions: {asked}, ratings: {rated}"
+
+
+@asynccontextmanager
+async def running_bot(pieces: list[str] | None = None) -> AsyncIterator[Bot]:
+    async with running_fake_discord() as fake:
+        store, keys = NotifyingStore(fake.notify), InMemoryKeyVault()
+        privacy = PrivacyService(store, NoScrub(), HmacPseudonymizer(b"p" * 32),
+                                 AesGcmSealer(keys), keys, FixedClock())  # fmt: skip
+        model = ScriptedModel(pieces or ["Run ", "make ", "rollback", " [1]."], delay_s=0.01)
+        service = DiscordService(TOKEN, api_url=fake.api_url, timing=FAST)
+        answerer = AnswerQuestion(
+            store, privacy, ScriptedIndex([HIT]), model, TEMPLATE, service.platform,
+            log=InMemoryConversationLog(store),
+        )  # fmt: skip
+        outbox = NotifyingOutbox(store, fake.notify)
+        worker = AnswerWorker(outbox, {"discord": answerer}, poll_s=0.05)
+        sandbox, refs = EchoSandbox(), InMemoryMessageRefs()
+
+        async def accept(question: Question) -> str:
+            answer_id = await answerer.accept(question, "discord")
+            worker.wake()
+            return answer_id
+
+        async def stats_text() -> str:
+            return await _stats(store)
+
+        service.bind(InboundHandlers(
+            accept, RateAnswer(store, privacy), RunSnippet(sandbox, store, privacy),
+            stats_text, refs,
+        ))  # fmt: skip
+        await service.start(None)
+        running = asyncio.create_task(worker.run())
+        try:
+            yield Bot(fake, service, store, refs, model, sandbox, worker, outbox)
+        finally:
+            await worker.drain(1.0)
+            running.cancel()
+            await service.stop()
