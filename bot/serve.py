@@ -87,9 +87,14 @@ async def _handlers(
         worker.wake()
         return answer_id
 
+    from domain.question_changes import ChangeQuestion
+
     rater = await services.rater()
     snippets = await services.snippets()
-    return InboundHandlers(accept, rater, snippets, stats_text, services.message_refs)
+    changes = ChangeQuestion(services.store, await services.privacy())
+    return InboundHandlers(
+        accept, rater, snippets, stats_text, services.message_refs, change_question=changes
+    )
 
 
 def _healthz(services: Services, platforms: list[PlatformService]) -> Any:

@@ -17,11 +17,11 @@ from domain.conversation import (
     ConversationLog,
     Exchange,
     Question,
+    answer_id_for,
     thread_key,
 )
 from domain.errors import BuddyError, GenerationFailed
 from domain.events import NewEvent
-from domain.ingestion import digest
 from domain.language import (
     GenerationRequest,
     GenerationUsage,
@@ -142,8 +142,9 @@ class AnswerQuestion:
         user = self._privacy.pseudonym(person)
         channel = self._privacy.channel(person.platform, person.workspace, question.channel_id)
         earlier = await self._earlier(channel, question.thread_id)
-        protected = await self._privacy.protect(user, question.text)
-        answer_id = digest("answer", user, question.platform_event_id or protected.sealed)
+        answer_id = answer_id_for(user, question.platform_event_id)
+        # The conversation's texts get a key of their own: deleting the question shreds them.
+        protected = await self._privacy.protect(user, question.text, scope=answer_id)
         thread = thread_key(channel, question.thread_id or answer_id)
         payload: dict[str, Any] = {
             "answer_id": answer_id, "user": user, "channel": channel, "thread": thread,
@@ -277,7 +278,7 @@ class AnswerQuestion:
         self, turn: _Turn, reply: str, used: list[SearchHit], usage: GenerationUsage, lap: float
     ) -> Answer:
         latency_ms = int((time.perf_counter() - turn.started) * 1000)
-        sealed = await self._privacy.protect(turn.user, reply)
+        sealed = await self._privacy.protect(turn.user, reply, scope=turn.answer_id)
         sources = sources_of(used)
         lineage: dict[str, Any] = {
             "answer_id": turn.answer_id,

@@ -22,6 +22,8 @@ CATALOGUE: dict[str, int] = {
     "conversation.AnswerGiven": 1,
     "conversation.AnswerFailed": 1,
     "conversation.FollowUpAsked": 1,
+    "conversation.QuestionEdited": 1,
+    "conversation.QuestionDeleted": 1,
     # feedback
     "feedback.RatingGiven": 1,
     "feedback.RatingRetracted": 1,

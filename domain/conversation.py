@@ -3,6 +3,7 @@ the answer path talks through (the chat platform, the log of earlier exchanges).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +63,16 @@ class ConversationLog(Protocol):
     async def thread(self, thread: str, limit: int) -> list[Exchange]:
         """The last `limit` exchanges of a thread, oldest first."""
         ...
+
+
+def answer_id_for(user: str, platform_message: str | None) -> str:
+    """A conversation's id. From the platform's id of the question message when there is one
+    ("slack:C1:1700.1", "discord:123"), so a redelivery, an edit or a deletion of that message
+    finds the same conversation (a deletion event may not say who wrote it); else a fresh one
+    (the local channel)."""
+    if platform_message:
+        return digest("answer", platform_message)
+    return digest("answer", user, uuid.uuid4().hex)
 
 
 def thread_key(channel: str, thread_root: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from domain.conversation import ChatPlatform, MessageRefs, Question
 from domain.feedback import RatingOutcome, Reaction
+from domain.question_changes import QuestionChange
 from domain.snippets import Snippet, SnippetReply
 
 
@@ -25,6 +26,8 @@ class InboundHandlers:
     run_snippet: Callable[[Snippet], Awaitable[SnippetReply]]
     stats_text: Callable[[], Awaitable[str]]
     refs: MessageRefs
+    # A question's message edited (new text) or deleted (None): its text is shredded.
+    change_question: Callable[[QuestionChange], Awaitable[str | None]] | None = None
 
 
 class PlatformService(Protocol):

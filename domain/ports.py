@@ -96,11 +96,24 @@ class KeyVault(Protocol):
         """Delete every key of an epoch before this one (retention)."""
         ...
 
+    async def shred_key(self, user: str, epoch: str) -> int:
+        """Delete one key (one message's, when it was sealed under a scope of its own)."""
+        ...
+
 
 class TextSealer(Protocol):
     """Encrypts scrubbed text under the author's key for the day it was written."""
 
-    async def seal(self, user: str, text: str, written_at: datetime) -> str: ...
+    async def seal(
+        self, user: str, text: str, written_at: datetime, scope: str | None = None
+    ) -> str:
+        """Sealed under the user's key for the day, or, with a `scope`, under a key of that day
+        and scope alone, which can be shredded without touching the rest of the day."""
+        ...
+
+    async def shred(self, user: str, sealed: str) -> bool:
+        """Shred the key this text was sealed under; whether there was one."""
+        ...
 
     async def unseal(self, user: str, sealed: str) -> str | None:
         """The text, or None once its key has been shredded."""

@@ -57,17 +57,22 @@ class PrivacyService:
     def channel(self, platform: str, workspace: str, channel_id: str) -> str:
         return self._pseudonyms.channel(platform, workspace, channel_id)
 
-    async def protect(self, user: str, text: str) -> ProtectedText:
-        """Scrub, then encrypt under the user's key: the only form text is ever stored in."""
+    async def protect(self, user: str, text: str, scope: str | None = None) -> ProtectedText:
+        """Scrub, then encrypt under the user's key: the only form text is ever stored in.
+        Texts sharing a `scope` (a conversation) can later be shredded together."""
         if len(text) > MAX_TEXT:
             raise InvalidEvent(f"text of {len(text)} characters is over the {MAX_TEXT} limit")
         scrubbed = self._scrubber.scrub(text)
-        sealed = await self._sealer.seal(user, scrubbed.text, self._clock.now())
+        sealed = await self._sealer.seal(user, scrubbed.text, self._clock.now(), scope)
         return ProtectedText(sealed, tuple(finding.kind for finding in scrubbed.findings))
 
     def scrub(self, text: str) -> str:
         """PII and secrets out, for text that is shown but not stored (snippet output)."""
         return self._scrubber.scrub(text).text
+
+    async def shred(self, user: str, sealed: str) -> bool:
+        """Make this text (and all sealed in its scope) unreadable for good."""
+        return await self._sealer.shred(user, sealed)
 
     async def reveal(self, user: str, sealed: str) -> str | None:
         return await self._sealer.unseal(user, sealed)

@@ -112,6 +112,9 @@ class InMemoryKeyVault:
             del self.keys[key]
         return len(doomed)
 
+    async def shred_key(self, user: str, epoch: str) -> int:
+        return 1 if self.keys.pop((user, epoch), None) is not None else 0
+
 
 class HashingEmbedder:
     """Bag of hashed words in 384 dims: deterministic, fast, and similar texts score high."""

@@ -48,6 +48,9 @@ class SqlKeyVault:
     async def shred_before(self, epoch: str) -> int:
         return await self._delete(table.c.epoch < epoch)
 
+    async def shred_key(self, user: str, epoch: str) -> int:
+        return await self._delete(sa.and_(table.c.user_id == user, table.c.epoch == epoch))
+
     async def _delete(self, condition: sa.ColumnElement[bool]) -> int:
         async with self._db.write() as conn:
             deleted = await conn.execute(sa.delete(table).where(condition))

@@ -24,12 +24,21 @@ class AesGcmSealer:
     def __init__(self, keys: KeyVault) -> None:
         self._keys = keys
 
-    async def seal(self, user: str, text: str, written_at: datetime) -> str:
-        epoch = written_at.date().isoformat()
+    async def seal(
+        self, user: str, text: str, written_at: datetime, scope: str | None = None
+    ) -> str:
+        # A scoped epoch sorts after its day and before the next, so retention still works.
+        epoch = written_at.date().isoformat() + (f"/{scope}" if scope else "")
+        if ":" in epoch:
+            raise InvalidEvent("a sealing scope cannot contain ':'")
         key = await self._keys.data_key(user, epoch)
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = AESGCM(key).encrypt(nonce, text.encode(), _aad(user, epoch))
         return f"{VERSION}:{epoch}:{base64.b64encode(nonce + ciphertext).decode()}"
+
+    async def shred(self, user: str, sealed: str) -> bool:
+        _version, epoch, _blob = _parse(sealed)
+        return await self._keys.shred_key(user, epoch) > 0
 
     async def unseal(self, user: str, sealed: str) -> str | None:
         _version, epoch, blob = _parse(sealed)

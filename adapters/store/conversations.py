@@ -33,6 +33,12 @@ class ConversationProjection:
                 await _finish(conn, payload, "answered", answer=payload["text"])
             elif event.type == "conversation.AnswerFailed":
                 await _finish(conn, payload, "failed")
+            elif event.type == "conversation.QuestionEdited":
+                await conn.execute(
+                    sa.update(rows)
+                    .where(rows.c.answer_id == payload["answer_id"])
+                    .values(question=payload["text"])
+                )
             elif event.type == "feedback.RatingGiven":
                 key = {"answer_id": payload["answer_id"], "user_id": payload["user"]}
                 values = {"value": payload["value"], "by_asker": payload["by_asker"]}

@@ -66,7 +66,7 @@ user_keys = sa.Table(
     "user_keys",
     metadata,
     sa.Column("user_id", sa.String(64), primary_key=True),
-    sa.Column("epoch", sa.String(10), primary_key=True),
+    sa.Column("epoch", sa.String(80), primary_key=True),  # a day, or "day/scope"
     sa.Column("key", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -93,6 +93,15 @@ class BuddyClient(discord.Client):
         if self.inbound is not None and self.accepting:
             await self.inbound.on_reaction(event)
 
+    async def on_raw_message_delete(self, event: discord.RawMessageDeleteEvent) -> None:
+        if self.inbound is not None and self.accepting:
+            await self.inbound.on_changed(str(event.message_id), None)
+
+    async def on_raw_message_edit(self, event: discord.RawMessageUpdateEvent) -> None:
+        content = event.data.get("content")
+        if self.inbound is not None and self.accepting and isinstance(content, str):
+            await self.inbound.on_changed(str(event.message_id), content)
+
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)

@@ -25,6 +25,7 @@ from adapters.platforms.discord.working import WorkInProgress
 from domain.errors import BuddyError
 from domain.feedback import Reaction
 from domain.inbound import InboundHandlers
+from domain.question_changes import QuestionChange
 from domain.snippets import RUN_REACTIONS, Snippet, SnippetReply
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,17 @@ class DiscordInbound:
         if incoming.guild_id is None or mentions(incoming.content, self._bot_id):
             return incoming.message_id  # a DM or a mention: a conversation of its own
         return None
+
+    async def on_changed(self, message_id: str, new_text: str | None) -> None:
+        """A message edited (new text) or deleted (None): if it was a question, the domain
+        stores the edit or shreds the conversation."""
+        change = self._handlers.change_question
+        if change is None:
+            return
+        try:
+            await change(QuestionChange(f"{PLATFORM}:{message_id}", new_text))
+        except BuddyError:
+            log.exception("discord: recording a change to message %s failed", message_id)
 
     async def on_reaction(self, event: discord.RawReactionActionEvent) -> None:
         removed = event.event_type == "REACTION_REMOVE"

@@ -22,6 +22,7 @@ from domain.feedback import RateAnswer, RatingOutcome, Reaction
 from domain.inbound import InboundHandlers
 from domain.language import PromptTemplate
 from domain.privacy_service import PrivacyService
+from domain.question_changes import ChangeQuestion
 from domain.retrieval import SearchHit
 from domain.sandbox import RunRequest, RunResult
 from domain.snippets import RunSnippet, Snippet, SnippetReply
@@ -137,6 +138,7 @@ class Bot:
     sandbox: EchoSandbox
     worker: AnswerWorker
     outbox: InMemoryOutbox
+    privacy: PrivacyService
 
     def types(self) -> list[str]:
         return [e.type for e in self.store.events]
@@ -174,12 +176,12 @@ async def running_bot(pieces: list[str] | None = None) -> AsyncIterator[Bot]:
 
         service.bind(InboundHandlers(
             accept, RateAnswer(store, privacy), RunSnippet(sandbox, store, privacy),
-            stats_text, refs,
+            stats_text, refs, change_question=ChangeQuestion(store, privacy),
         ))  # fmt: skip
         await service.start(None)
         running = asyncio.create_task(worker.run())
         try:
-            yield Bot(fake, service, store, refs, model, sandbox, worker, outbox)
+            yield Bot(fake, service, store, refs, model, sandbox, worker, outbox, privacy)
         finally:
             await worker.drain(1.0)
             running.cancel()

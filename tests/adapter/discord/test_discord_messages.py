@@ -160,3 +160,20 @@ async def test_a_play_reaction_on_an_uncached_message_runs_its_first_block() -> 
         assert bot.fake.calls("GET", f"/channels/{p.CHANNEL_ID}/messages/{code['id']}")
         assert reply["message_reference"]["message_id"] == code["id"]
         assert re.search(r"echo hi", reply["content"])
+
+
+async def test_a_deleted_question_is_shredded_and_an_edit_stored() -> None:
+    async with running_bot() as bot:
+        question = p.message(p.CHANNEL_ID, p.ALICE, f"<@{p.BOT_ID}> how do I roll back?")
+        await bot.fake.post(question)
+        await bot.fake.wait_for(lambda: final(bot))
+        edit = p.message(p.CHANNEL_ID, p.ALICE, "how do I undo?", message_id=question["id"])
+        await bot.fake.gateway.dispatch("MESSAGE_UPDATE", edit)
+        await bot.fake.wait_for(lambda: "conversation.QuestionEdited" in bot.types())
+        deleted = {"id": question["id"], "channel_id": p.CHANNEL_ID, "guild_id": p.GUILD_ID}
+        await bot.fake.gateway.dispatch("MESSAGE_DELETE", deleted)
+        await bot.fake.wait_for(lambda: "conversation.QuestionDeleted" in bot.types())
+        asked = bot.store.events[0]
+        texts = [e.payload["text"] for e in bot.store.events if "text" in e.payload]
+        assert len(texts) == 3  # question, answer, edit
+        assert [await bot.privacy.reveal(asked.payload["user"], t) for t in texts] == [None] * 3
