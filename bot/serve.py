@@ -107,7 +107,15 @@ def _healthz(services: Services, platforms: list[PlatformService]) -> Any:
 
 
 def _announce(platforms: list[PlatformService], runner: web.AppRunner) -> None:
-    names = ", ".join(service.name for service in platforms) or "none (no credentials set)"
+    names = (
+        ", ".join(
+            f"{service.name} ({service.transport})"
+            if hasattr(service, "transport")
+            else service.name
+            for service in platforms
+        )
+        or "none (no credentials set)"
+    )
     addresses = ", ".join(f"http://{host}:{port}" for host, port, *_ in _addresses(runner))
     sys.stderr.write(f"serving platforms: {names}; listening on {addresses}\n")
     sys.stderr.flush()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
 import subprocess
 import urllib.request
 
+import aiohttp
+import pytest
+
+from tests.adapter.fake_slack import FakeSlack
+from tests.adapter.slack.harness import SECRET, event_body, mention, signed
 from tests.e2e.test_cli import BUDDY
 
 
@@ -36,3 +42,38 @@ def test_serve_without_credentials_runs_healthz_and_stops_on_sigterm(
         assert process.wait(timeout=30) == 0
     assert process.stderr is not None
     assert "stopping" in process.stderr.read()
+
+
+@pytest.mark.slow
+async def test_serve_answers_a_signed_slack_mention_through_the_fake_web_api(
+    clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    fake = await FakeSlack().start()
+    env = {
+        **clean_env, "DATABASE_URL": sqlite_url, "BUDDY_PORT": "0", "BUDDY_HOST": "127.0.0.1",
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+    }  # fmt: skip
+    process, base = await asyncio.to_thread(start_serving, env)
+    try:
+        body = event_body(mention("how do I roll back?", "1700000000.000100"), "Ev1")
+        headers = {**signed(body), "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{base}/slack/events", data=body, headers=headers) as done:
+                assert done.status == 200
+            forged = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
+            async with session.post(f"{base}/slack/events", data=body, headers=forged) as bad:
+                assert bad.status == 401
+            async with session.get(f"{base}/healthz") as health:
+                assert (await health.json())["platforms"] == ["slack"]
+        await fake.wait_for(lambda: bool(fake.called("reactions.remove")), 120, "👀 removed")
+        [post] = fake.called("chat.postMessage")
+        assert post["channel"] == "C1"
+        assert post["thread_ts"] == "1700000000.000100"
+        assert [r["name"] for r in fake.called("reactions.add")] == ["eyes"]
+        final = (fake.called("chat.update") or [post])[-1]
+        assert "won't guess" in json.dumps(final)  # nothing ingested: it says so, no invention
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 60) == 0
+        await fake.stop()

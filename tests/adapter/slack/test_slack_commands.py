@@ -1,0 +1,99 @@
+"""`/buddy` over HTTP: acked well within Slack's 3 seconds, the work done after the ack, results
+through the response_url; and the HTTP transport refuses to start without a signing secret."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from adapters.platforms.slack.service import SlackService
+from domain.errors import ConfigurationError
+from tests.adapter.fake_slack import FakeSlack
+from tests.adapter.slack.harness import BuddyProcess, World
+from tests.fakes import ScriptedModel
+
+
+async def timed(buddy: BuddyProcess, text: str, response: str = "r1") -> tuple[str, float]:
+    started = time.monotonic()
+    body = await buddy.command(text, response=response)
+    elapsed = time.monotonic() - started
+    return (json.loads(body)["text"] if body else ""), elapsed
+
+
+async def test_help_and_stats_are_acked_at_once_and_answered(
+    slack: FakeSlack, world: World
+) -> None:
+    buddy = await BuddyProcess(world, slack, ScriptedModel(["ok"])).start()
+    try:
+        help_text, elapsed = await timed(buddy, "help")
+        assert elapsed < 3.0
+        assert "/buddy ask" in help_text
+        assert (await timed(buddy, ""))[0] == help_text
+
+        ack, elapsed = await timed(buddy, "stats", "stats")
+        assert elapsed < 3.0
+        assert ack == "Working on it…"
+        await slack.wait_for(lambda: bool(slack.responses), what="the stats response")
+    finally:
+        await buddy.stop()
+    [stats] = slack.responses
+    assert stats["name"] == "stats"
+    assert stats["text"] == "*Questions*: 0"
+    assert stats["response_type"] == "ephemeral"
+
+
+async def test_ask_stores_the_question_before_the_ack_and_answers_in_the_channel(
+    slack: FakeSlack, world: World
+) -> None:
+    buddy = await BuddyProcess(world, slack, ScriptedModel(["Run make rollback [1]."])).start()
+    try:
+        ack, elapsed = await timed(buddy, "ask how do I roll back?")
+        assert elapsed < 3.0
+        assert ack == "Working on it…"
+        assert world.types() == ["conversation.QuestionAsked"]
+        await buddy.answer_pending()
+    finally:
+        await buddy.stop()
+    [post] = slack.called("chat.postMessage")
+    assert post["channel"] == "C1"
+    assert "thread_ts" not in post  # in the channel: the reply starts the thread
+    [posted] = world.refs.posted_messages
+    assert posted.thread_id == posted.message_id  # follow-ups in its thread reach the bot
+
+
+async def test_run_posts_the_result_in_the_channel(slack: FakeSlack, world: World) -> None:
+    buddy = await BuddyProcess(world, slack, ScriptedModel(["unused"])).start()
+    try:
+        ack, _ = await timed(buddy, "run ```sh\necho @channel\n```")
+        assert ack == "Working on it…"
+        usage, _ = await timed(buddy, "run")
+        assert usage.startswith("Usage")
+        await slack.wait_for(lambda: bool(slack.responses), what="the run's result")
+        await timed(buddy, "run print(1)", "plain")
+        await slack.wait_for(lambda: len(slack.responses) == 2, what="the plain run's result")
+    finally:
+        await buddy.stop()
+    fenced, plain = slack.responses
+    assert fenced["response_type"] == "in_channel"
+    assert "ran bash: echo @\u200bchannel" in fenced["text"]
+    assert "ran python: print(1)" in plain["text"]
+    assert world.types() == ["sandbox.SnippetRun"] * 2
+
+
+async def test_unknown_subcommands_get_help(slack: FakeSlack, world: World) -> None:
+    buddy = await BuddyProcess(world, slack, ScriptedModel(["unused"])).start()
+    try:
+        text, _ = await timed(buddy, "<!channel> please")
+    finally:
+        await buddy.stop()
+    assert text.startswith("I don't know `&lt;\u200b!channel&gt;`")
+
+
+def test_http_mode_without_a_signing_secret_refuses_to_start() -> None:
+    with pytest.raises(ConfigurationError, match="SLACK_SIGNING_SECRET"):
+        SlackService("xoxb-t", signing_secret=None, app_token=None, api_url=None)
+    with pytest.raises(ConfigurationError):
+        SlackService("xoxb-t", signing_secret="", app_token="", api_url=None)
+    SlackService("xoxb-t", signing_secret=None, app_token="xapp-1", api_url=None)  # Socket Mode
