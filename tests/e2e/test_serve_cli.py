@@ -77,3 +77,42 @@ async def test_serve_answers_a_signed_slack_mention_through_the_fake_web_api(
         process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(process.wait, 60) == 0
         await fake.stop()
+
+
+@pytest.mark.slow
+async def test_a_serve_process_killed_after_the_ack_replies_exactly_once_after_restart(
+    clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    fake = await FakeSlack().start()
+    fake.slow_down("chat.postMessage", 60)  # Slack takes the post; the process dies waiting
+    env = {
+        **clean_env, "DATABASE_URL": sqlite_url, "BUDDY_PORT": "0", "BUDDY_HOST": "127.0.0.1",
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+    }  # fmt: skip
+    question_ts = fake.add_message("C1", "<@UBOT> how do I roll back?", user="U-alice",
+                                   ts="1700000000.000100")  # fmt: skip
+    first, base = await asyncio.to_thread(start_serving, env)
+    try:
+        body = event_body(mention("how do I roll back?", question_ts), "Ev1")
+        headers = {**signed(body), "Content-Type": "application/json"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{base}/slack/events", data=body, headers=headers) as done,
+        ):
+            assert done.status == 200
+        await fake.wait_for(lambda: bool(fake.called("chat.postMessage")), 120, "the post")
+    finally:
+        first.kill()  # SIGKILL: no shutdown, no mark_sent, no remembered message
+        await asyncio.to_thread(first.wait, 30)
+    fake.slow_down("chat.postMessage", 0)
+    second, _ = await asyncio.to_thread(start_serving, env)
+    try:
+        await fake.wait_for(lambda: bool(fake.called("chat.update")), 120, "the resumed reply")
+        assert len(fake.called("chat.postMessage")) == 1  # found again, edited, not re-posted
+        [message] = [m for m in fake.messages if m.get("bot_id")]
+        assert "won't guess" in message["text"]
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(second.wait, 60) == 0
+        await fake.stop()
