@@ -12,6 +12,9 @@ import urllib.request
 import aiohttp
 import pytest
 
+from tests.adapter.discord import payloads
+from tests.adapter.fake_discord import TOKEN as DISCORD_TOKEN
+from tests.adapter.fake_discord import running_fake_discord
 from tests.adapter.fake_slack import FakeSlack
 from tests.adapter.slack.harness import SECRET, event_body, mention, signed
 from tests.e2e.test_cli import BUDDY
@@ -116,3 +119,36 @@ async def test_a_serve_process_killed_after_the_ack_replies_exactly_once_after_r
         second.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(second.wait, 60) == 0
         await fake.stop()
+
+
+@pytest.mark.slow
+async def test_serve_answers_a_discord_mention_through_the_fake_gateway(
+    clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    async with running_fake_discord() as fake:
+        env = {
+            **clean_env, "DATABASE_URL": sqlite_url, "BUDDY_PORT": "0",
+            "BUDDY_HOST": "127.0.0.1", "DISCORD_TOKEN": DISCORD_TOKEN,
+            "DISCORD_API_URL": fake.api_url,
+        }  # fmt: skip
+        process, base = await asyncio.to_thread(start_serving, env)
+        try:
+            question = payloads.message(
+                payloads.CHANNEL_ID, payloads.ALICE, f"<@{payloads.BOT_ID}> how do I roll back?"
+            )
+            await fake.post(question)
+            answers = await fake.wait_for(
+                lambda: [m for m in fake.bot_messages(payloads.CHANNEL_ID)
+                         if "won't guess" in m["content"]],
+                seconds=120,
+            )  # fmt: skip
+            assert answers
+            [post] = [r for r in fake.requests
+                      if r.method == "POST" and r.path.endswith("/messages")]  # fmt: skip
+            assert post.body["message_reference"]["message_id"] == int(question["id"])
+            assert post.body["allowed_mentions"] == {"parse": []}
+            async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as got:
+                assert (await got.json())["platforms"] == ["discord"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(process.wait, 60) == 0
