@@ -186,12 +186,19 @@ def discord_invite(
 
 
 def _register_feature_commands() -> None:
-    from bot import conversation_commands, knowledge_commands, privacy_commands, snippet_commands
+    from bot import (
+        conversation_commands,
+        knowledge_commands,
+        learning_commands,
+        privacy_commands,
+        snippet_commands,
+    )
 
     privacy_commands.register(app, _run)
     knowledge_commands.register(app, _run)
     conversation_commands.register(app, _run)
     snippet_commands.register(app, _run)
+    learning_commands.register(app, _run)
 
 
 _register_feature_commands()

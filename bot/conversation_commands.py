@@ -82,13 +82,27 @@ async def react(
 
 async def stats(settings: Settings, as_json: bool) -> None:
     from bot.bootstrap import bootstrap
+    from domain.curation import next_milestone
 
     async with bootstrap(settings) as services:
         figures = await services.conversations.stats()
+        curated = await curated_examples(services)
+    progress = {"curated_examples": curated, "next_milestone": next_milestone(curated)}
     if as_json:
-        sys.stdout.write(json.dumps(stats_json(figures)) + "\n")
+        sys.stdout.write(json.dumps(stats_json(figures) | {"dataset": progress}) + "\n")
     else:
         typer.echo("\n".join(stats_lines(figures)))
+        goal = progress["next_milestone"]
+        typer.echo(f"dataset    {curated} curated examples" + (f", next training at {goal}"
+                                                              if goal else ""))  # fmt: skip
+
+
+async def curated_examples(services: Services) -> int:
+    """The size of the last curated dataset (0 before the first `buddy curate`)."""
+    last, after = None, 0
+    while batch := await services.store.read_all(after, types=["training.DatasetCurated"]):
+        last, after = batch[-1], batch[-1].position
+    return int(last.payload["examples"]) if last else 0
 
 
 def stats_json(figures: ConversationStats) -> dict[str, Any]:

@@ -33,6 +33,12 @@ class ConversationProjection:
                 await _finish(conn, payload, "answered", answer=payload["text"])
             elif event.type == "conversation.AnswerFailed":
                 await _finish(conn, payload, "failed")
+            elif event.type == "conversation.QuestionDeleted":
+                await conn.execute(
+                    sa.update(rows)
+                    .where(rows.c.answer_id == payload["answer_id"])
+                    .values(status="deleted", question="", answer=None)
+                )
             elif event.type == "conversation.QuestionEdited":
                 await conn.execute(
                     sa.update(rows)

@@ -117,3 +117,33 @@ async def test_twenty_questions_at_once_are_all_answered_and_each_stored_once(
     stats = await log.stats()
     assert (stats.questions, stats.answers) == (20, 20)
     assert len(platform.sent) == 21
+
+
+async def test_the_curator_reads_answers_votes_consent_and_sources(
+    db: Database, store: SqlEventStore
+) -> None:
+    from adapters.store.curation_source import SqlCurationSource
+    from domain.curation import CurateDataset
+    from tests.fakes import HashingEmbedder
+
+    privacy, runner = privacy_for(store), ProjectionRunner(db, store)
+    long_answer = ["Run `make rollback ENV=production` and watch the dashboard [1]."]
+    ask = answerer(store, privacy, SqlConversationLog(db, runner), ScriptedModel(long_answer))
+    rate = RateAnswer(store, privacy)
+    bob = Person("local", "default", "bob")
+    liked = await ask(Question(ALICE, "general", "how do I roll back prod?"))
+    opted = await ask(Question(bob, "general", "how do I roll back staging?"))
+    unrated = await ask(Question(ALICE, "general", "what is on call?"))
+    await rate(Reaction(ALICE, liked.answer_id, "👍"))
+    await rate(Reaction(bob, opted.answer_id, "👍"))
+    await privacy.opt_out(bob)
+    assert unrated.answer_id
+
+    source = SqlCurationSource(db, store, runner)
+    dataset = await CurateDataset(source, privacy, HashingEmbedder(), store)()
+
+    [example] = dataset.train + dataset.eval
+    assert example["meta"]["answer_id"] == liked.answer_id
+    assert example["meta"]["sources"][0]["path"] == "kb/deploy.md"
+    assert example["messages"][1]["content"] == "how do I roll back prod?"
+    assert dataset.dropped == {"consent": 1, "not_positive": 1}

@@ -87,7 +87,8 @@ def test_follow_up_reactions_and_stats(env: dict[str, str]) -> None:
 
     stats = json.loads(buddy("stats", "--json", env=env).stdout)
     assert set(stats) == {"questions", "follow_ups", "answers", "failures", "ratings",
-                          "feedback_rate", "models"}  # fmt: skip
+                          "feedback_rate", "models", "dataset"}  # fmt: skip
+    assert stats["dataset"] == {"curated_examples": 0, "next_milestone": 100}
     assert stats["questions"] == before["questions"] == before["answers"] + before["failures"]
     assert stats["follow_ups"] == 1
     assert stats["ratings"] == {"positive": 1, "negative": 0, "by_askers": 1}

@@ -236,3 +236,24 @@ def test_discord_invite_prints_the_url_with_exactly_the_permissions_used(
     missing = buddy("discord-invite", env=clean_env)
     assert missing.returncode == 1
     assert "--client-id" in missing.stderr
+
+
+def test_curate_and_export_on_a_fresh_store(
+    clean_env: dict[str, str], sqlite_url: str, tmp_path: Path
+) -> None:
+    env = {**clean_env, "DATABASE_URL": sqlite_url}
+    refused = buddy("export", "--out", str(tmp_path / "x.jsonl"), env=env)
+    assert refused.returncode == 1
+    assert "buddy curate" in refused.stderr
+    done = buddy("curate", "--json", env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["examples"] == 0
+    assert summary["next_milestone"] == 100
+    out = tmp_path / "train.jsonl"
+    assert buddy("export", "--out", str(out), "--split", "train", env=env).returncode == 0
+    assert out.read_text() == ""
+    stats = json.loads(buddy("stats", "--json", env=env).stdout)
+    assert stats["dataset"] == {"curated_examples": 0, "next_milestone": 100}
+    events = json.loads(buddy("events", "--json", env=env).stdout)["events"]
+    assert [e["type"] for e in events] == ["training.DatasetCurated"]
