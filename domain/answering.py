@@ -284,8 +284,9 @@ class AnswerQuestion:
             "answer_id": turn.answer_id,
             "thread": turn.thread,
             "text": sealed.sealed,
-            "model_version": self._model.model_version,
-            "adapter_hash": self._model.adapter_hash,
+            "model_version": usage.model_version or self._model.model_version,
+            # The writer's own hash, even None (the base), when a swappable model named it.
+            "adapter_hash": usage.adapter_hash if usage.model_version else self._model.adapter_hash,
             "prompt_version": self._template.version,
             "chunks": [{"chunk_id": h.chunk_id, "score": round(h.score, 6)} for h in used],
             "sources": [
@@ -305,7 +306,7 @@ class AnswerQuestion:
         }
         await self._store.append(turn.stream, None, [NewEvent("conversation.AnswerGiven", lineage)])
         turn.lap("storage", lap)
-        model = self._model.model_version
+        model = lineage["model_version"]
         return Answer(turn.answer_id, reply, sources, model, latency_ms, timings_ms=turn.timings)
 
     async def _failed(self, turn: _Turn, error: BaseException) -> Answer:

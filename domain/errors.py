@@ -35,3 +35,11 @@ class ModelUnavailable(BuddyError):
 
 class GenerationFailed(BuddyError):
     """The model was reached but did not produce an answer (error, timeout, cancelled)."""
+
+
+class AdapterRejected(BuddyError):
+    """An adapter that must not be served: missing, corrupt, for another base, or it crashed."""
+
+    def __init__(self, adapter_path: object, reason: str) -> None:
+        super().__init__(f"adapter {adapter_path} rejected: {reason}")
+        self.reason = reason

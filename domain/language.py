@@ -28,6 +28,10 @@ class GenerationUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    # Set by a model that can be swapped while serving: the version (and adapter) that actually
+    # wrote this answer, which may no longer be the one served when the answer is stored.
+    model_version: str | None = None
+    adapter_hash: str | None = None
 
 
 class LanguageModel(Protocol):
