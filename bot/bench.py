@@ -24,7 +24,7 @@ from domain.errors import ConfigurationError
 from domain.events import NO_STREAM, NewEvent
 
 BATCH = 100
-BENCHMARKS = ("store", "retrieval", "ingest", "vectors", "generation")
+BENCHMARKS = ("store", "retrieval", "ingest", "vectors", "generation", "training")
 RATE_COLUMNS = [
     ("single", "single_per_s"),
     ("batch", "batch100_per_s"),
@@ -68,6 +68,10 @@ async def run_benchmarks(
         from bot.bench_generation import bench_generation
 
         results["generation"] = await bench_generation(settings, runs)
+    if name in ("training", "all"):
+        from bot.bench_training import bench_training
+
+        results["training"] = await bench_training(settings)
     if as_json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:
@@ -203,6 +207,10 @@ def _print_table(results: dict[str, Any]) -> None:
             from bot.bench_generation import print_generation
 
             print_generation(result)
+        elif name == "training":
+            from bot.bench_training import print_training
+
+            print_training(result)
         elif name != "store":
             print(f"{name}: {json.dumps(result, indent=2)}")
     store = results.get("store")

@@ -11,6 +11,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from training.errors import TrainingFailed
 
@@ -51,7 +52,7 @@ def _convert(gguf_path: Path, out_dir: Path) -> None:
 
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # The weights are plain floats now, but the GGUF quantizer marker stays on the model and
     # save_pretrained refuses "quantized, not serializable" models until it is cleared.
     model.hf_quantizer = None

@@ -127,7 +127,7 @@ def decide(metrics: dict[str, Any], margin: float) -> list[str]:
             )
     elif not has_golden:
         reasons.append("no eval split and no golden set: nothing shows the candidate is better")
-    elif golden <= served_golden:
+    elif served_golden is not None and golden <= served_golden:
         reasons.append("no eval split, and the golden set shows no gain")
     if has_golden and served_golden is not None and golden < served_golden:
         reasons.append(f"golden score {golden:.2f} is below the served model's {served_golden:.2f}")

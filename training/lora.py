@@ -65,10 +65,10 @@ def load_base(base_dir: Path, adapter_dir: Path | None = None) -> tuple[Any, Any
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # Buddy draws its own progress; theirs floods stderr
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # Buddy draws its own progress; theirs floods stderr
     try:
         tokenizer = AutoTokenizer.from_pretrained(base_dir)
-        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+        model: Any = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
         if adapter_dir is not None:
             from peft import PeftModel
 
@@ -150,7 +150,7 @@ def train_lora(
 
     adapter_dir = out_dir / "adapter"
     shutil.rmtree(adapter_dir, ignore_errors=True)
-    model.save_pretrained(adapter_dir)
+    model.save_pretrained(str(adapter_dir))
     (adapter_dir / "buddy-train.json").write_text(json.dumps(_lineage(config, total), indent=1))
     shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(

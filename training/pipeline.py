@@ -105,7 +105,7 @@ def unfinished_version(
     open_runs: dict[str, dict[str, Any]] = {}
     wanted = _settings_key(config_json(config))
     for event in events:
-        version = event.payload.get("version")
+        version = str(event.payload.get("version"))
         if event.type == "training.TrainingStarted":
             open_runs[version] = event.payload
         else:

@@ -6,6 +6,7 @@ conversion sees the same layout), at a size that trains in well under a second p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 TINY_VOCAB = 384
 _CORPUS = [
@@ -22,7 +23,7 @@ def make_tiny_gemma(out_dir: Path, *, seed: int = 0) -> Path:
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = _tiny_tokenizer()
@@ -50,7 +51,7 @@ def make_tiny_gemma(out_dir: Path, *, seed: int = 0) -> Path:
     return out_dir
 
 
-def _tiny_tokenizer() -> object:
+def _tiny_tokenizer() -> Any:
     """Byte-level BPE (any text encodes, nothing unknown) trained on a few strings: no network."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -66,7 +67,7 @@ def _tiny_tokenizer() -> object:
         show_progress=False,
     )
     core.train_from_iterator(_CORPUS, trainer=trainer)
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
         unk_token="<unk>",
     )  # fmt: skip

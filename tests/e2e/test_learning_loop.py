@@ -1,0 +1,138 @@
+"""The whole learning loop in seconds, on a tiny randomly initialised model: ask -> rate ->
+curate -> train -> evaluate -> promote -> answers carry the new version -> rollback.
+
+Everything is real (SQLite store, curator, MiniLM embedder, trainer, gate, registry, hot swap)
+except the served model: a scripted model of our own LanguageModel port stands in for the
+llama.cpp or Ollama server, since the tiny model has no GGUF base to serve it. The trainer runs
+under BUDDY_LLM=ollama, the path where the serving side checks the adapter itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+from domain.curation import split_of
+from domain.language import GenerationRequest, GenerationUsage
+from domain.model_registry import ServedModel
+from training.tiny import make_tiny_gemma
+
+TOPICS = [
+    "the payments deploy", "a production rollback", "the staging cluster", "the on-call pager",
+    "database migrations", "feature flags", "the CI pipeline", "secret rotation",
+    "the error dashboard", "release tags", "the retry helper", "health checks",
+    "incident channels", "post-mortems", "the deploy channel", "kubectl rollouts",
+    "service.yaml limits", "the API keys", "backups of the data dir", "the pepper file",
+    "load tests", "log levels", "the sandbox limits", "Slack set-up", "Discord invites",
+]  # fmt: skip
+DOC = """# Runbook
+
+Deploy with `make deploy ENV=staging`. Roll back with `make rollback ENV=production`.
+The staging cluster is called zephyr. Page the on-call engineer for incidents.
+"""
+
+
+class VersionedModel:
+    """A served model that says which registry version it is, and answers on topic."""
+
+    adapter_hash = None
+
+    def __init__(self, version: str) -> None:
+        self.model_version = f"tiny:{version}"
+        self.closed = False
+
+    async def stream(
+        self, request: GenerationRequest, usage: GenerationUsage
+    ) -> AsyncIterator[str]:
+        question = request.messages[-1].content.rsplit("Question:", 1)[-1].split("\n")[0]
+        yield f"For{question.strip().removeprefix('How do I handle')} follow the runbook: "
+        yield "check the dashboard first, then tell the channel what you changed and why."
+        usage.prompt_tokens, usage.completion_tokens = 30, 20
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def questions() -> list[str]:
+    """Questions on distinct topics, at least two of which fall in the eval split."""
+    found = [f"How do I handle {topic}?" for topic in TOPICS]
+    assert sum(split_of(q) == "eval" for q in found) >= 2
+    return found
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    tiny = make_tiny_gemma(tmp_path / "tiny-base")
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "runbook.md").write_text(DOC)
+    return Settings(
+        BUDDY_DATA_DIR=tmp_path / "data",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'buddy.db'}",
+        BUDDY_LLM="ollama",
+        BUDDY_TRAIN_BASE=tiny,
+        BUDDY_TRAIN_LR=2e-2,
+        BUDDY_TRAIN_BATCH=4,
+        BUDDY_TRAIN_MAX_LENGTH=128,
+        BUDDY_PROMOTION_MARGIN=0.05,
+    )  # type: ignore[call-arg]
+
+
+async def test_the_whole_loop_on_a_tiny_model(settings: Settings, tmp_path: Path) -> None:
+    from adapters.platforms.local.channel import LocalChannel
+    from bot.bootstrap import bootstrap
+    from bot.knowledge_commands import ingest
+    from bot.learning_commands import curate
+    from bot.model_serving import ModelServing
+    from bot.training_commands import run_training
+    from domain.conversation import Question
+    from domain.feedback import Reaction
+    from domain.privacy_service import Person
+
+    await ingest(settings, [tmp_path / "kb"], "Apache-2.0", None, "headings", True)
+    loaded: list[VersionedModel] = []
+
+    async def load(served: ServedModel) -> VersionedModel:
+        loaded.append(VersionedModel(served.version))
+        return loaded[-1]
+
+    async with bootstrap(settings) as services:
+        services._serving = ModelServing(services.model_registry(), load)
+        answer = await services.answerer(LocalChannel(None))
+        rate = await services.rater()
+        for index, text in enumerate(questions()):
+            person = Person("local", "local", f"dev{index}")
+            given = await answer(Question(person, "general", text, None))
+            assert given.model_version == "tiny:base"
+            await rate(Reaction(person, given.answer_id, "👍"))
+
+        await curate(settings, True)
+        outcome = await run_training(services, max_steps=12)
+        assert outcome["status"] == "finished", outcome
+        metrics = outcome["metrics"]
+        assert metrics["eval_examples"] >= 2
+        assert metrics["eval_loss"] < metrics["served_eval_loss"]
+        assert outcome["promoted"] is True
+        assert outcome["version"] == "v1"
+
+        assert await services.reload_served() == "v1"  # what `buddy serve` does every few s
+        person = Person("local", "local", "newcomer")
+        after = await answer(Question(person, "general", "How do I handle the staging cluster?"))
+        assert after.model_version == "tiny:v1"
+
+        await services.model_registry().rollback()
+        assert await services.reload_served() == "base"
+        back = await answer(Question(person, "general", "How do I handle a production rollback?"))
+        assert back.model_version == "tiny:base"
+        assert loaded[0].closed  # the first base was released once idle
+
+        kinds = [e.type for e in await services.store.read_all(0, 10_000)]
+        for expected in ("training.DatasetCurated", "training.TrainingStarted",
+                         "training.TrainingFinished", "training.ModelEvaluated",
+                         "training.ModelPromoted", "training.ModelRolledBack"):  # fmt: skip
+            assert expected in kinds
+        stats = await services.conversations.stats()
+        versions = {m.model_version: m for m in stats.models}
+        assert versions["tiny:base"].positive == len(TOPICS)
+        assert versions["tiny:v1"].answers == 1
