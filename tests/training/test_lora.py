@@ -119,3 +119,19 @@ def test_bad_input_is_a_clear_error(tiny_base: Path, tmp_path: Path) -> None:
         train_lora(tiny_base, EXAMPLES, tmp_path / "run", bad_targets)
     with pytest.raises(TrainingFailed, match="cannot load base model"):
         train_lora(tmp_path / "missing", EXAMPLES, tmp_path / "run", FAST)
+
+
+def test_the_answer_only_loss_is_the_models_own_loss(tiny_base: Path) -> None:
+    import torch
+
+    from training.dataset import collate, tokenize_all
+    from training.lora import answer_loss, load_base
+
+    model, tokenizer = load_base(tiny_base)
+    tokenized = tokenize_all(tokenizer, [ChatExample.from_json(e) for e in EXAMPLES], 64)
+    batch = collate(tokenized, tokenizer.pad_token_id)
+    model.eval()
+    with torch.no_grad():
+        own = model(**batch).loss
+        ours = answer_loss(model, batch)
+    assert torch.allclose(own, ours, atol=1e-5), (own, ours)
