@@ -78,3 +78,24 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDDY_", "DATABASE_URL"))}
     env["BUDDY_DATA_DIR"] = str(tmp_path / "data")
     return env
+
+
+# The real embedded base (Gemma 3 270M), shared by the trainer, adapter and CLI tests.
+# `gemma_gguf` is the served GGUF, assembled once per test session. `gemma_hf_base` is the same
+# model de-quantised to Hugging Face safetensors (what the trainer fine-tunes): about 100 s the
+# first time on two CPU cores, so it is built once per session. Set BUDDY_TEST_HF_CACHE to a
+# directory to keep it between sessions; the cache is keyed by the GGUF's name and size.
+@pytest.fixture(scope="session")
+def gemma_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from adapters.llm.llamacpp_model import assemble_model
+
+    return assemble_model(tmp_path_factory.mktemp("gemma-gguf"))
+
+
+@pytest.fixture(scope="session")
+def gemma_hf_base(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.base_weights import dequantised_base
+
+    configured = os.environ.get("BUDDY_TEST_HF_CACHE")
+    cache = Path(configured) if configured else tmp_path_factory.mktemp("gemma-hf")
+    return dequantised_base(gemma_gguf, cache)

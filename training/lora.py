@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -27,7 +28,7 @@ from training.dataset import (
     collate,
     tokenize_all,
 )
-from training.errors import TrainingFailed
+from training.errors import TrainingFailed, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,14 @@ def train_lora(
     *,
     progress: Progress | None = None,
     resume: bool = True,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter on `train`; the adapter lands in `out_dir/adapter` when done.
 
     Checkpoints go to `out_dir/checkpoints/step-N` every `checkpoint_every` steps; with
-    `resume` the latest one compatible with this config and data is picked up."""
+    `resume` the latest one compatible with this config and data is picked up. Setting `stop`
+    (from another thread: a shutdown) saves a checkpoint at the step reached and raises
+    TrainingInterrupted; the next run resumes there."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -137,6 +141,10 @@ def train_lora(
     tokens, started = 0, time.perf_counter()
     model.train()
     for step in range(start, total):
+        if stop is not None and stop.is_set():
+            if step > start:
+                save_checkpoint(checkpoints, step, model, optimizer, loss_sum, fingerprint)
+            raise TrainingInterrupted(f"stopped at step {step} of {total}; the next run resumes")
         batch = collate(_batch_for_step(tokenized, config, step, steps_per_epoch), pad_id)
         batch = {name: tensor.to(device) for name, tensor in batch.items()}
         loss = answer_loss(model, batch)

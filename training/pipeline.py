@@ -9,9 +9,11 @@ version and resumes from its last checkpoint."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,7 +24,7 @@ from domain.errors import BuddyError
 from domain.events import NewEvent, RecordedEvent
 from domain.ports import EventStore
 from training.dataset import ChatExample, load_examples
-from training.errors import TrainingFailed
+from training.errors import TrainingFailed, TrainingInterrupted
 from training.evaluate import Evaluation, GateSettings, evaluate
 from training.lora import Progress, TrainConfig, TrainResult, train_lora
 
@@ -149,6 +151,8 @@ class TrainingPipeline:
         })])  # fmt: skip
         try:
             return await self._steps(job, stream, config)
+        except TrainingInterrupted:
+            raise  # not a failure: the run stays open and resumes
         except (BuddyError, OSError, ValueError, RuntimeError) as error:
             await self._store.append(stream, None, [NewEvent("training.TrainingFailed", {
                 "version": job.version, "dataset_hash": job.data.dataset_hash, "config": config,
@@ -162,10 +166,7 @@ class TrainingPipeline:
     ) -> TrainingOutcome:
         started = time.perf_counter()
         self._status(f"training {job.version} on {len(job.data.train)} examples")
-        result: TrainResult = await asyncio.to_thread(
-            train_lora, job.base_dir, job.data.train, job.out_dir, job.config,
-            progress=self._progress,
-        )  # fmt: skip
+        result = await self._train(job)
         self._status("converting the adapter for llama.cpp")
         gguf = await asyncio.to_thread(
             self._convert, result.adapter_dir, job.out_dir / "adapter.gguf"
@@ -202,6 +203,22 @@ class TrainingPipeline:
         return TrainingOutcome(
             job.version, "finished", metrics | evaluation.metrics, promoted, gate
         )
+
+    async def _train(self, job: TrainingJob) -> TrainResult:
+        """The training thread, asked to checkpoint and stop when this task is cancelled (a
+        shutdown): the run then stays open (no TrainingFailed) and the next one resumes it."""
+        stop = threading.Event()
+        thread = asyncio.ensure_future(asyncio.to_thread(
+            train_lora, job.base_dir, job.data.train, job.out_dir, job.config,
+            progress=self._progress, stop=stop,
+        ))  # fmt: skip
+        try:
+            return await asyncio.shield(thread)
+        except asyncio.CancelledError:
+            stop.set()
+            with contextlib.suppress(TrainingInterrupted):
+                await thread
+            raise
 
     async def _evaluate(self, job: TrainingJob, candidate: Path) -> Evaluation:
         self._status(f"evaluating {job.version} against {job.served_version}")

@@ -135,3 +135,26 @@ def test_the_answer_only_loss_is_the_models_own_loss(tiny_base: Path) -> None:
         own = model(**batch).loss
         ours = answer_loss(model, batch)
     assert torch.allclose(own, ours, atol=1e-5), (own, ours)
+
+
+def test_a_stop_request_checkpoints_where_it_is_and_the_next_run_resumes(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    from training.errors import TrainingInterrupted
+
+    stop = threading.Event()
+    config = replace(FAST, max_steps=5, checkpoint_every=100)  # no periodic checkpoint
+
+    def shutdown_after_step_3(done: int, total: int) -> None:
+        if done == 3:
+            stop.set()  # what the pipeline does when its task is cancelled
+
+    with pytest.raises(TrainingInterrupted, match="stopped at step 3 of 5"):
+        train_lora(tiny_base, EXAMPLES, tmp_path / "run", config, progress=shutdown_after_step_3,
+                   stop=stop)  # fmt: skip
+    assert (tmp_path / "run" / "checkpoints" / "step-3").is_dir()
+    resumed = train_lora(tiny_base, EXAMPLES, tmp_path / "run", config)
+    assert resumed.resumed_from_step == 3
+    assert resumed.steps == 5
