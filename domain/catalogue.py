@@ -47,6 +47,7 @@ CATALOGUE: dict[str, int] = {
     "training.ModelEvaluated": 1,
     "training.ModelPromoted": 1,
     "training.ModelRolledBack": 1,
+    "training.SyntheticExampleGenerated": 1,  # cold start (H4): a pair written from a KB chunk
     # admin
     "admin.AdminCommandIssued": 1,
 }

@@ -1,5 +1,7 @@
 """Curating rated conversations into a training set: which interactions qualify, near-duplicates
-out, PII scrubbed again, a deterministic 90/10 split, and preference pairs from corrections."""
+out, PII scrubbed again, a deterministic 90/10 split, and preference pairs from corrections.
+Synthetic pairs written from the knowledge base (cold start, domain/synthesis.py) join the train
+split only, and never count towards milestones."""
 
 from __future__ import annotations
 
@@ -9,13 +11,15 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from domain.events import NewEvent
 from domain.ports import Embedder, EventStore
 from domain.privacy_service import PrivacyService
+from domain.synthetic_pairs import SyntheticPair, SyntheticSource
 
 MIN_ANSWER_CHARS = 50
 DUPLICATE_COSINE = 0.95
@@ -56,20 +60,25 @@ class CuratedDataset:
     pairs: list[dict[str, Any]] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     considered: int = 0
+    synthetic: int = 0  # of the train examples, how many the model wrote from the knowledge base
 
     @property
     def size(self) -> int:
-        return len(self.train) + len(self.eval)
+        """Human-curated examples (train + eval, synthetic left out): what milestones count."""
+        return len(self.train) + len(self.eval) - self.synthetic
 
     def digest(self) -> str:
         blob = json.dumps([self.train, self.eval, self.pairs], sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def summary(self) -> dict[str, Any]:
+        """`examples`: human-curated ones only (what milestones count); `train` includes the
+        `synthetic` ones, which are never in `eval`."""
         return {
             "dataset_hash": self.digest(), "considered": self.considered,
             "examples": self.size, "train": len(self.train), "eval": len(self.eval),
-            "pairs": len(self.pairs), "dropped": dict(sorted(self.dropped.items())),
+            "synthetic": self.synthetic, "pairs": len(self.pairs),
+            "dropped": dict(sorted(self.dropped.items())),
         }  # fmt: skip
 
 
@@ -97,20 +106,35 @@ def next_milestone(curated: int, milestones: Sequence[int] = MILESTONES) -> int 
     return next((m for m in milestones if m > curated), None)
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    question: str
+    answer: str
+    example: Callable[[str, str], dict[str, Any]]
+    synthetic: bool = False
+
+    def dropped(self, reason: str) -> str:
+        return f"synthetic_{reason}" if self.synthetic else reason
+
+
 class CurateDataset:
     def __init__(
         self, source: CurationSource, privacy: PrivacyService, embedder: Embedder,
-        store: EventStore,
+        store: EventStore, synthetic: SyntheticSource | None = None,
     ) -> None:  # fmt: skip
+        """Synthetic pairs come from `synthetic`, or from `source` when it provides them."""
         self._source = source
         self._privacy = privacy
         self._embedder = embedder
         self._store = store
+        if synthetic is None and isinstance(source, SyntheticSource):
+            synthetic = source
+        self._synthetic = synthetic
 
     async def __call__(self) -> CuratedDataset:
         items = await self._source.interactions()
         dataset = CuratedDataset(considered=len(items))
-        candidates: list[tuple[Interaction, str, str]] = []
+        candidates: list[_Candidate] = []
         for item in items:
             reason = qualifies(item)
             texts = None if reason else await self._texts(item)
@@ -119,10 +143,17 @@ class CurateDataset:
             elif len(texts[1]) < MIN_ANSWER_CHARS:
                 dataset.dropped["short_answer"] += 1
             else:
-                candidates.append((item, *texts))
-        for item, question, answer in await self._distinct(candidates, dataset):
-            example = _example(item, question, answer)
-            getattr(dataset, split_of(question)).append(example)
+                candidates.append(_Candidate(*texts, partial(_example, item)))
+        # After the people's examples, so a synthetic pair is the one a duplicate drops.
+        candidates += await self._synthetic_candidates(dataset)
+        for candidate in await self._distinct(candidates, dataset):
+            question, answer = candidate.question, candidate.answer
+            example = candidate.example(question, answer)
+            if candidate.synthetic:  # never evaluated on: the eval split is people's questions
+                dataset.train.append(example)
+                dataset.synthetic += 1
+            else:
+                getattr(dataset, split_of(question)).append(example)
         dataset.pairs = await self._pairs(items)
         summary = dataset.summary()
         event = NewEvent("training.DatasetCurated", summary)
@@ -137,25 +168,40 @@ class CurateDataset:
         # Scrubbed when stored; scrubbed again, as the scrubber may have learnt since.
         return self._privacy.scrub(question), self._privacy.scrub(answer)
 
+    async def _synthetic_candidates(self, dataset: CuratedDataset) -> list[_Candidate]:
+        if self._synthetic is None:
+            return []
+        found: list[_Candidate] = []
+        for pair in await self._synthetic.synthetic_pairs():
+            question, answer = self._privacy.scrub(pair.question), self._privacy.scrub(pair.answer)
+            if not pair.current:
+                dataset.dropped["synthetic_stale"] += 1
+            elif len(answer) < MIN_ANSWER_CHARS:
+                dataset.dropped["synthetic_short_answer"] += 1
+            else:
+                build = partial(synthetic_example, pair)
+                found.append(_Candidate(question, answer, build, synthetic=True))
+        return found
+
     async def _distinct(
-        self, candidates: list[tuple[Interaction, str, str]], dataset: CuratedDataset
-    ) -> list[tuple[Interaction, str, str]]:
+        self, candidates: list[_Candidate], dataset: CuratedDataset
+    ) -> list[_Candidate]:
         seen: set[str] = set()
-        exact: list[tuple[Interaction, str, str]] = []
+        exact: list[_Candidate] = []
         for candidate in candidates:
-            key = _normalised(candidate[1] + "\n" + candidate[2])
+            key = _normalised(candidate.question + "\n" + candidate.answer)
             if key in seen:
-                dataset.dropped["duplicate"] += 1
+                dataset.dropped[candidate.dropped("duplicate")] += 1
                 continue
             seen.add(key)
             exact.append(candidate)
         if not exact:
             return []
-        vectors = await self._embedder.embed([f"{q}\n{a}" for _, q, a in exact])
+        vectors = await self._embedder.embed([f"{c.question}\n{c.answer}" for c in exact])
         kept: list[int] = []
         for index, vector in enumerate(vectors):
             if any(_cosine(vector, vectors[k]) >= DUPLICATE_COSINE for k in kept):
-                dataset.dropped["near_duplicate"] += 1
+                dataset.dropped[exact[index].dropped("near_duplicate")] += 1
             else:
                 kept.append(index)
         return [exact[k] for k in kept]
@@ -192,6 +238,23 @@ def _example(item: Interaction, question: str, answer: str) -> dict[str, Any]:
             "answer_id": item.answer_id, "model_version": item.model_version,
             "sources": list(item.sources), "votes": sum(item.votes.values()),
             "synthetic": False,
+        },
+    }  # fmt: skip
+
+
+def synthetic_example(pair: SyntheticPair, question: str, answer: str) -> dict[str, Any]:
+    """The same chat layout as a rated example, marked synthetic, cited to its chunk."""
+    source = {"reference": 1, "path": pair.source, "license": pair.license,
+              "lines": list(pair.lines)}  # fmt: skip
+    return {
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ],
+        "meta": {
+            "answer_id": None, "model_version": pair.model_version, "sources": [source],
+            "votes": None, "synthetic": True, "chunk_id": pair.chunk_id, "source": pair.source,
         },
     }  # fmt: skip
 

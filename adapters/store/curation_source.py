@@ -1,5 +1,5 @@
 """What the curator reads: the conversations projection, current votes, consent, and each
-answer's cited sources from its AnswerGiven event."""
+answer's cited sources from its AnswerGiven event; and the synthetic pairs of the cold start."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from adapters.store.database import Database
 from adapters.store.projections import ProjectionRunner
 from domain.curation import Interaction
 from domain.ports import EventStore
+from domain.synthetic_pairs import SYNTHETIC_EVENT, SyntheticPair
 
 rows, votes = schema.conversations, schema.votes
 _EXCLUDING = {"opted_out", "erased", "excluded"}
@@ -64,6 +65,28 @@ class SqlCurationSource:
                 model_version=row["model_version"],
             )
             for row in found
+        ]
+
+    async def synthetic_pairs(self) -> list[SyntheticPair]:
+        """Every synthetic pair, oldest first; `current` says whether its chunk is still in the
+        knowledge index (an edited document gets new chunks, a removed one none)."""
+        payloads: list[dict[str, Any]] = []
+        after = 0
+        while batch := await self._store.read_all(after, limit=_BATCH, types=[SYNTHETIC_EVENT]):
+            payloads.extend(event.payload for event in batch)
+            after = batch[-1].position
+        ids = sorted({str(payload["chunk_id"]) for payload in payloads})
+        present: set[str] = set()
+        chunks = schema.kb_chunks
+        async with self._db.read() as conn:
+            for start in range(0, len(ids), _BATCH):
+                query = sa.select(chunks.c.chunk_id).where(
+                    chunks.c.chunk_id.in_(ids[start : start + _BATCH])
+                )
+                present.update(str(chunk_id) for chunk_id in await conn.scalars(query))
+        return [
+            SyntheticPair.from_payload(payload, current=str(payload["chunk_id"]) in present)
+            for payload in payloads
         ]
 
     async def _sources(self) -> dict[str, list[dict[str, Any]]]:
