@@ -87,7 +87,8 @@ async def stats(settings: Settings, as_json: bool) -> None:
     async with bootstrap(settings) as services:
         figures = await services.conversations.stats()
         curated = await curated_examples(services)
-    progress = {"curated_examples": curated, "next_milestone": next_milestone(curated)}
+    goal = next_milestone(curated, settings.milestone_counts)  # BUDDY_MILESTONES
+    progress = {"curated_examples": curated, "next_milestone": goal}
     if as_json:
         sys.stdout.write(json.dumps(stats_json(figures) | {"dataset": progress}) + "\n")
     else:
@@ -117,7 +118,20 @@ def stats_json(figures: ConversationStats) -> dict[str, Any]:
             "by_askers": figures.asker_votes,
         },
         "feedback_rate": round(figures.feedback_rate, 4),
-        "models": [vars(model) for model in figures.models],
+        "models": [vars(model) | model_rates(model) for model in figures.models],
+    }
+
+
+def model_rates(model: Any) -> dict[str, Any]:
+    """The leaderboard's figures for one model version: the registry version it serves and the
+    shares of its ratings that are positive and negative (0 before any rating)."""
+    from domain.model_registry import registry_version_of
+
+    rated = model.positive + model.negative
+    return {
+        "version": registry_version_of(model.model_version),
+        "positive_rate": round(model.positive / rated, 4) if rated else 0.0,
+        "negative_rate": round(model.negative / rated, 4) if rated else 0.0,
     }
 
 
@@ -129,10 +143,15 @@ def stats_lines(figures: ConversationStats) -> list[str]:
         f"ratings    +{figures.positive} / -{figures.negative} ({figures.asker_votes} by askers)",
         f"feedback   {figures.feedback_rate:.0%} of answers rated",
     ]
-    for model in figures.models:
+    if figures.models:
+        lines.append("models (leaderboard, best positive rate first)")
+    board = sorted(figures.models, key=lambda m: (-model_rates(m)["positive_rate"], -m.answers))
+    for model in board:
+        rates = model_rates(model)
         lines.append(
             f"  {model.model_version}: {model.answers} answers, {model.failures} failures, "
-            f"+{model.positive} / -{model.negative}"
+            f"+{model.positive} / -{model.negative} "
+            f"({rates['positive_rate']:.0%} positive, {rates['negative_rate']:.0%} negative)"
         )
     return lines
 

@@ -14,7 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from domain.errors import ConfigurationError, GenerationFailed, ModelUnavailable
+from domain.errors import (
+    AdapterRejected,
+    ConfigurationError,
+    GenerationFailed,
+    ModelUnavailable,
+)
 from domain.language import GenerationRequest, GenerationUsage
 
 log = logging.getLogger(__name__)
@@ -54,8 +59,10 @@ def _sha256(path: Path) -> str:
 class LlamaCppModel:
     def __init__(
         self, model_path: Path, *, context_tokens: int = 2048, threads: int = 2,
-        lora_path: Path | None = None,
+        lora_path: Path | None = None, version_label: str | None = None,
     ) -> None:  # fmt: skip
+        """`version_label` names the registry version the LoRA adapter is (`+v2` in
+        `model_version`); without it an adapter is named by its file's hash."""
         try:
             from llama_cpp import Llama
         except ImportError as error:
@@ -71,14 +78,22 @@ class LlamaCppModel:
             )  # fmt: skip
         except (ValueError, RuntimeError) as error:
             raise ModelUnavailable(f"llama.cpp cannot load {model_path}: {error}") from error
+        # llama-cpp-python only checks the adapter handle against None; a failed load hands back
+        # a NULL pointer object instead, and the first generation then crashes the process.
+        if lora_path and not getattr(self._llama, "_lora_adapter", None):
+            self._llama.close()
+            raise AdapterRejected(lora_path, "llama.cpp could not load it onto this base model")
         self._adapter_hash = _sha256(lora_path)[:16] if lora_path else None
-        suffix = f"+lora:{self._adapter_hash}" if self._adapter_hash else ""
+        suffix = ""
+        if self._adapter_hash:
+            suffix = f"+{version_label}" if version_label else f"+lora:{self._adapter_hash}"
         self._version = f"llamacpp:{model_path.stem}{suffix}"
         # A base model (no chat template in the GGUF) echoes chat markup back; it answers well
         # when the prompt is laid out as plain text ending in "Answer:" (ADR 0006).
         self.chat_format = "tokenizer.chat_template" in self._llama.metadata
         self.context_tokens = context_tokens
         self._lock = threading.Lock()  # one generation at a time per loaded model
+        self._closed = False
 
     @property
     def model_version(self) -> str:
@@ -92,6 +107,20 @@ class LlamaCppModel:
     def engine(self) -> Any:
         """The loaded `llama_cpp.Llama`, for benchmarks that compare against it directly."""
         return self._llama
+
+    def close(self) -> None:
+        """Release the native model (after any generation running on it); idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            close = getattr(self._llama, "close", None)
+            if close is not None:
+                close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def prompt_text(self, request: GenerationRequest) -> str:
         return _gemma_prompt(request) if self.chat_format else _plain_prompt(request)
@@ -109,6 +138,8 @@ class LlamaCppModel:
         def generate() -> None:
             try:
                 with self._lock:
+                    if self._closed:
+                        raise ModelUnavailable("the model was closed")
                     self._generate(request, usage, cancelled, loop, queue)
             except Exception as error:  # handed to the consumer, which raises it
                 loop.call_soon_threadsafe(queue.put_nowait, error)

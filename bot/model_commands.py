@@ -1,0 +1,141 @@
+"""The model registry's commands: `buddy models` lists every version with its lineage, `buddy
+promote VERSION` serves one (an admin's choice, over the gate), `buddy rollback` serves the one
+before. A running `buddy serve` picks the change up within seconds. No model is loaded here."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import typer
+
+from bot.settings import Settings
+
+Runner = Callable[[Callable[[Settings], Coroutine[Any, Any, None]]], None]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+BASE_LICENSE = "Gemma Terms of Use"
+EMBEDDED_BASE = "gemma-3-270m-q4_k_m"  # the GGUF llama.cpp serves (its stem)
+
+
+def base_model(settings: Settings) -> str:
+    return settings.ollama_model if settings.llm == "ollama" else EMBEDDED_BASE
+
+
+def models_json(state: Any, settings: Settings) -> dict[str, Any]:
+    """Every version, oldest first, after the base; `state` is a domain RegistryState."""
+    served = state.served
+    entries: list[dict[str, Any]] = [{
+        "version": "base", "status": "base", "served": served == "base",
+        "base": base_model(settings), "license": BASE_LICENSE, "dataset_hash": None,
+        "config": {}, "metrics": {}, "evaluation": None, "adapter_sha256": None, "gguf": None,
+        "created_at": None,
+    }]  # fmt: skip
+    for version in state.versions.values():
+        adapter = version.adapter
+        entries.append({
+            "version": version.version, "status": version.status,
+            "served": served == version.version, "base": version.base,
+            "license": BASE_LICENSE, "dataset_hash": version.dataset_hash,
+            "config": version.config, "metrics": version.metrics,
+            "evaluation": version.evaluation,
+            "adapter_sha256": adapter.sha256 if adapter else None,
+            "gguf": adapter.gguf if adapter else None,
+            "created_at": version.created_at.isoformat() if version.created_at else None,
+            **({"error": version.error} if version.error else {}),
+        })  # fmt: skip
+    previous = state.previous
+    return {
+        "served": served,
+        "rollback_to": previous.version if previous else None,
+        "history": [entry.version for entry in state.stack],
+        "next_version": state.next_version(),
+        "versions": entries,
+    }
+
+
+def models_lines(document: dict[str, Any]) -> list[str]:
+    lines = []
+    for entry in document["versions"]:
+        mark = "*" if entry["served"] else " "
+        figures = _figures(entry)
+        sha = (entry["adapter_sha256"] or "")[:12] or "-"
+        dataset = (entry["dataset_hash"] or "")[:12] or "-"
+        created = (entry["created_at"] or "")[:19] or "-"
+        lines.append(
+            f"{mark} {entry['version']:<6} {entry['status']:<11} base {entry['base']} "
+            f"dataset {dataset} adapter {sha} {created}{figures}"
+        )
+    lines.append(f"served: {document['served']}; rollback goes to "
+                 f"{document['rollback_to'] or 'nothing'}; license: {BASE_LICENSE}")  # fmt: skip
+    return lines
+
+
+def _figures(entry: dict[str, Any]) -> str:
+    shown = []
+    metrics = entry["metrics"] or {}
+    if "train_loss" in metrics:
+        shown.append(f"train_loss {metrics['train_loss']}")
+    evaluation = (entry["evaluation"] or {}).get("metrics") or {}
+    for key in ("eval_loss", "served_eval_loss", "golden_score"):
+        if evaluation.get(key) is not None:
+            shown.append(f"{key} {evaluation[key]}")
+    return ("  " + ", ".join(shown)) if shown else ""
+
+
+async def models(settings: Settings, as_json: bool) -> None:
+    from bot.bootstrap import bootstrap
+
+    async with bootstrap(settings) as services:
+        state = await services.model_registry().state()
+    document = models_json(state, settings)
+    if as_json:
+        sys.stdout.write(json.dumps(document) + "\n")
+    else:
+        typer.echo("\n".join(models_lines(document)))
+
+
+async def promote(settings: Settings, version: str, as_json: bool) -> None:
+    from bot.bootstrap import bootstrap
+
+    async with bootstrap(settings) as services:
+        promoted = await services.model_registry().promote(
+            version, reason="admin", by=getpass.getuser()
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(promoted) + "\n")
+    else:
+        typer.echo(f"promoted {promoted['version']} (was {promoted['previous']})")
+
+
+async def rollback(settings: Settings, as_json: bool) -> None:
+    from bot.bootstrap import bootstrap
+
+    async with bootstrap(settings) as services:
+        rolled = await services.model_registry().rollback("admin", {"by": getpass.getuser()})
+    if as_json:
+        sys.stdout.write(json.dumps(rolled) + "\n")
+    else:
+        typer.echo(f"rolled back {rolled['from_version']} -> {rolled['to_version']}")
+
+
+def register(app: typer.Typer, run: Runner) -> None:
+    @app.command("models")
+    def models_command(json_output: JsonFlag = False) -> None:
+        """Every model version with its lineage (* marks the served one)."""
+        run(lambda s: models(s, json_output))
+
+    @app.command("promote")
+    def promote_command(
+        version: Annotated[str, typer.Argument(help="The version to serve (v1, v2, ... or base).")],
+        json_output: JsonFlag = False,
+    ) -> None:
+        """Serve VERSION now (an admin's choice: it overrides the evaluation gate)."""
+        run(lambda s: promote(s, version, json_output))
+
+    @app.command("rollback")
+    def rollback_command(json_output: JsonFlag = False) -> None:
+        """Serve the version served before the current one again."""
+        run(lambda s: rollback(s, json_output))
