@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.embeddings.minilm import MiniLmEmbedder
 from adapters.privacy.key_vault import SqlKeyVault
@@ -34,6 +34,11 @@ from domain.feedback import RateAnswer
 from domain.ingestion import IngestionService
 from domain.privacy_service import PrivacyService
 
+if TYPE_CHECKING:
+    from bot.model_serving import ModelServing
+    from domain.auto_rollback import AutoRollback
+    from domain.model_registry import ModelRegistry
+
 log = logging.getLogger(__name__)
 
 ANSWER_PROMPT = "v2"  # plain-text layout with thread history (ADR 0006)
@@ -55,6 +60,7 @@ class Services:
     _language_model: Any = None
     _conversations: SqlConversationLog | None = None
     _snippets: Any = None
+    _serving: Any = None  # bot.model_serving.ModelServing, built on first use
 
     @property
     def knowledge_projection(self) -> KnowledgeIndexProjection:
@@ -122,9 +128,12 @@ class Services:
         from adapters.llm.prompt_files import load_prompt
         from domain.answering import AnsweringSettings, AnswerQuestion
 
-        model = self.language_model()
+        # The registry's served version (hot-swappable); a model set explicitly wins (bench).
+        model = self._language_model
+        if model is None:
+            model = await self.served_model()
         settings = AnsweringSettings(**overrides)
-        if hasattr(model, "count_tokens"):
+        if getattr(model, "context_tokens", None):
             settings.count_tokens = model.count_tokens
             # Leave room in the window for the answer itself.
             settings.budget_tokens = model.context_tokens - settings.max_tokens - 64
@@ -132,6 +141,41 @@ class Services:
             self.store, await self.privacy(), self.knowledge_index(), model,
             load_prompt("answer", ANSWER_PROMPT), platform, settings, self.conversations,
         )  # fmt: skip
+
+    # --- the model registry and the served version (learning loop) ---
+    def model_registry(self) -> ModelRegistry:
+        from domain.model_registry import ModelRegistry
+
+        return ModelRegistry(self.store)
+
+    def model_serving(self) -> ModelServing:
+        if self._serving is None:
+            from bot.model_serving import ModelServing, llamacpp_loader, ollama_loader
+
+            loader = ollama_loader if self.settings.llm == "ollama" else llamacpp_loader
+            self._serving = ModelServing(self.model_registry(), loader(self.settings))
+        serving: ModelServing = self._serving
+        return serving
+
+    async def served_model(self) -> Any:
+        """The registry's served version (base + adapter), behind a hot-swappable model
+        (adapters.llm.swappable.SwappableModel; `context_tokens` is None under Ollama)."""
+        return await self.model_serving().model()
+
+    async def reload_served(self) -> str | None:
+        """Swap to the registry's served version if it moved; the version served after."""
+        return await self.model_serving().reload()
+
+    def auto_rollback(self) -> AutoRollback:
+        from bot.model_serving import stats_ratings
+        from domain.auto_rollback import AutoRollback
+
+        return AutoRollback(
+            self.model_registry(), stats_ratings(self.conversations),
+            margin=self.settings.rollback_margin, min_ratings=self.settings.rollback_min_ratings,
+        )  # fmt: skip
+
+    # --- end of the model registry block ---
 
     def ingestion(self, strategy: str = "headings") -> IngestionService:
         return IngestionService(self.store, self.catalog, PatternScrubber(), strategy=strategy)

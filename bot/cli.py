@@ -133,7 +133,7 @@ def bench(
     name: Annotated[
         str,
         typer.Argument(
-            help="Which benchmark: store, retrieval, ingest, vectors, generation, or all."
+            help="Which benchmark: store, retrieval, ingest, vectors, generation, training, or all."
         ),
     ] = "all",
     json_output: JsonFlag = False,
@@ -190,8 +190,10 @@ def _register_feature_commands() -> None:
         conversation_commands,
         knowledge_commands,
         learning_commands,
+        model_commands,
         privacy_commands,
         snippet_commands,
+        training_commands,
     )
 
     privacy_commands.register(app, _run)
@@ -199,6 +201,8 @@ def _register_feature_commands() -> None:
     conversation_commands.register(app, _run)
     snippet_commands.register(app, _run)
     learning_commands.register(app, _run)
+    training_commands.register(app, _run)
+    model_commands.register(app, _run)
 
 
 _register_feature_commands()

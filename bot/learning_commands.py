@@ -1,5 +1,6 @@
-"""The learning loop's commands: `buddy curate` builds the training set from rated conversations,
-`buddy export` writes one split of it as chat-format JSONL."""
+"""The learning loop's commands: `buddy curate` builds the training set from rated conversations
+(with `--synthesize N`, first N question/answer pairs written from the knowledge base), `buddy
+export` writes one split of it as chat-format JSONL."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.settings import Settings
 from domain.errors import BuddyError
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Services
 
 Runner = Callable[[Callable[[Settings], Coroutine[Any, Any, None]]], None]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -24,30 +28,78 @@ def dataset_dir(settings: Settings) -> Path:
     return settings.data_dir / "datasets" / "latest"
 
 
-async def curate(settings: Settings, as_json: bool) -> None:
-    from adapters.store.curation_source import SqlCurationSource
+async def curate(settings: Settings, as_json: bool, synthesize: int = 0) -> None:
     from bot.bootstrap import bootstrap
-    from domain.curation import CurateDataset, next_milestone
 
     async with bootstrap(settings) as services:
-        source = SqlCurationSource(services.db, services.store, services.projections)
-        curator = CurateDataset(source, await services.privacy(), services.embedder, services.store)
-        dataset = await curator()
+        synthesis = await synthesize_examples(services, synthesize) if synthesize else None
+        summary = await curate_dataset(services)
+    if synthesis is not None:
+        summary |= {"synthesized": synthesis["created"], "synthesis": synthesis}
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    if synthesis is not None:
+        typer.echo(
+            f"synthesized {synthesis['created']} of {synthesis['requested']} question/answer "
+            f"pairs from the knowledge base ({synthesis['tried']} chunks tried)"
+        )
+    dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped"].items()) or "none"
+    typer.echo(
+        f"curated {summary['examples']} examples and {summary['synthetic']} synthetic ones "
+        f"({summary['train']} train, {summary['eval']} eval) and {summary['pairs']} preference "
+        f"pairs from {summary['considered']} conversations; left out: {dropped}; "
+        f"dataset {summary['dataset_hash']}"
+    )
+
+
+async def curate_dataset(services: Services) -> dict[str, Any]:
+    """Curate, write the splits under `dataset_dir`, and return the summary (`buddy curate` and
+    the scheduler's milestone job alike)."""
+    from adapters.store.curation_source import SqlCurationSource
+    from domain.curation import CurateDataset, next_milestone
+
+    settings = services.settings
+    source = SqlCurationSource(services.db, services.store, services.projections)
+    curator = CurateDataset(source, await services.privacy(), services.embedder, services.store)
+    dataset = await curator()
     folder = dataset_dir(settings)
     for name, examples in (("train", dataset.train), ("eval", dataset.eval),
                            ("pairs", dataset.pairs)):  # fmt: skip
         _write_private(folder / f"{name}.jsonl", examples)
-    summary = dataset.summary() | {"next_milestone": next_milestone(dataset.size)}
+    goal = next_milestone(dataset.size, settings.milestone_counts)  # BUDDY_MILESTONES
+    summary = dataset.summary() | {"next_milestone": goal}
     _write_private(folder / "summary.json", [summary])
-    if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-        return
-    dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped"].items()) or "none"
-    typer.echo(
-        f"curated {summary['examples']} examples ({summary['train']} train, {summary['eval']} "
-        f"eval) and {summary['pairs']} preference pairs from {summary['considered']} "
-        f"conversations; left out: {dropped}; dataset {summary['dataset_hash']}"
-    )
+    return summary
+
+
+async def synthesize_examples(services: Services, n: int) -> dict[str, Any]:
+    """The served model writes up to `n` question/answer pairs from knowledge-base chunks that
+    have none yet (cold start); returns {requested, created, tried, rejected}."""
+    from adapters.llm.prompt_files import load_prompt
+    from adapters.privacy.scrubber import PatternScrubber
+    from adapters.vector.chunk_source import SqlChunkSource
+    from bot.bootstrap import ANSWER_PROMPT
+    from bot.knowledge_commands import _progress, refresh_index
+    from domain.synthesis import EmptyKnowledgeBase, SynthesisSettings, SynthesizeExamples
+
+    await refresh_index(services)
+    chunks = SqlChunkSource(services.db)
+    if await chunks.count_chunks() == 0:  # before loading the model: say so at once
+        raise EmptyKnowledgeBase()
+    model = await services.served_model()  # the registry's version, as `buddy ask` answers
+    options = SynthesisSettings()
+    if getattr(model, "context_tokens", None):
+        options.count_tokens = model.count_tokens
+        options.budget_tokens = model.context_tokens - options.answer_max_tokens - 64
+    synthesize = SynthesizeExamples(
+        chunks, model, load_prompt("question", "v1"), load_prompt("answer", ANSWER_PROMPT),
+        PatternScrubber(), services.store, options,
+    )  # fmt: skip
+    with _progress() as progress:
+        task = progress.add_task("synthesizing examples", total=n)
+        report = await synthesize(n, lambda done: progress.advance(task, done))
+    return report.as_json()
 
 
 def export(settings: Settings, out: Path, split: str) -> None:
@@ -78,9 +130,21 @@ def _read_lines(path: Path) -> list[str]:
 
 def register(app: typer.Typer, run: Runner) -> None:
     @app.command("curate")
-    def curate_command(json_output: JsonFlag = False) -> None:
+    def curate_command(
+        synthesize: Annotated[
+            int,
+            typer.Option(
+                "--synthesize",
+                min=0,
+                metavar="N",
+                help="First have the served model write N question/answer pairs from the "
+                "knowledge base (cold start; train split only).",
+            ),
+        ] = 0,
+        json_output: JsonFlag = False,
+    ) -> None:
         """Rebuild the curated dataset from rated conversations (consent and PII respected)."""
-        run(lambda s: curate(s, json_output))
+        run(lambda s: curate(s, json_output, synthesize))
 
     @app.command("export")
     def export_command(

@@ -49,6 +49,7 @@ def platform_services(settings: Settings) -> list[PlatformService]:
 async def serve(settings: Settings) -> None:
     from bot.conversation_commands import stats_lines
     from bot.knowledge_commands import refresh_index
+    from bot.scheduled_jobs import start_scheduler
 
     async with bootstrap(settings) as services:
         await refresh_index(services)
@@ -71,11 +72,18 @@ async def serve(settings: Settings) -> None:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
+        # The learning loop's jobs (milestones, retention, rollback); None with BUDDY_SCHEDULER=0.
+        scheduler = start_scheduler(services)
         _announce(platforms, runner)
         worker_task = asyncio.create_task(worker.run())
+        # Hot-swap: serve the registry's version as soon as it moves (promote, rollback).
+        watcher = asyncio.create_task(services.model_serving().watch(settings.model_watch_s))
         try:
             await _until_stopped()
         finally:
+            watcher.cancel()
+            if scheduler is not None:
+                await scheduler.stop()  # first: no training starts while the rest stops
             await _shut_down(platforms, worker, worker_task, runner)
 
 

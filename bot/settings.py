@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.milestones import parse_milestones
 
 
 class Settings(BaseSettings):
@@ -36,9 +38,46 @@ class Settings(BaseSettings):
     log_level: str = Field("WARNING", alias="BUDDY_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", alias="BUDDY_LOG_FORMAT")
 
+    # Training (the learning loop). BUDDY_TRAIN_BASE: Hugging Face weights of the served base;
+    # unset, the embedded GGUF is de-quantised once into the data dir.
+    train_base: Path | None = Field(None, alias="BUDDY_TRAIN_BASE")
+    lora_rank: int = Field(8, alias="BUDDY_LORA_RANK", ge=1)
+    lora_alpha: int = Field(16, alias="BUDDY_LORA_ALPHA", ge=1)
+    lora_targets: str = Field("q_proj,k_proj,v_proj,o_proj", alias="BUDDY_LORA_TARGETS")
+    train_epochs: int = Field(2, alias="BUDDY_TRAIN_EPOCHS", ge=1)
+    train_learning_rate: float = Field(2e-4, alias="BUDDY_TRAIN_LR", gt=0)
+    train_batch_size: int = Field(4, alias="BUDDY_TRAIN_BATCH", ge=1)
+    train_max_length: int = Field(512, alias="BUDDY_TRAIN_MAX_LENGTH", ge=32)
+    promotion_margin: float = Field(0.02, alias="BUDDY_PROMOTION_MARGIN", ge=0, lt=1)
+    golden_set: Path | None = Field(None, alias="BUDDY_GOLDEN_SET")  # default: data dir
+    canaries: Path | None = Field(None, alias="BUDDY_CANARIES")  # default: data dir
+
     @property
     def admin_ids(self) -> list[str]:
         return [admin.strip() for admin in self.admins.split(",") if admin.strip()]
+
+    # Milestones and the scheduler (`buddy serve`): training starts when the curated examples
+    # reach a milestone; the scheduler checks every few minutes (BUDDY_SCHEDULER=0: no jobs).
+    milestones: str = Field("100,500,1000,5000,10000,25000,50000", alias="BUDDY_MILESTONES")
+    scheduler: bool = Field(True, alias="BUDDY_SCHEDULER")
+    milestone_check_minutes: float = Field(5.0, alias="BUDDY_MILESTONE_CHECK_MINUTES", gt=0)
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestones_parse(cls, value: str) -> str:
+        parse_milestones(value)  # a ValueError names the bad setting at start
+        return value
+
+    @property
+    def milestone_counts(self) -> tuple[int, ...]:
+        return parse_milestones(self.milestones)
+
+    # Serving the registry's version (`buddy serve` polls it and hot-swaps) and automatic
+    # rollback: the served version's negative-rating rate may exceed the previous version's by
+    # at most the margin, judged over at least the minimum number of its own ratings.
+    model_watch_s: float = Field(5.0, alias="BUDDY_MODEL_WATCH_S", gt=0)
+    rollback_margin: float = Field(0.15, alias="BUDDY_ROLLBACK_MARGIN", ge=0, le=1)
+    rollback_min_ratings: int = Field(20, alias="BUDDY_ROLLBACK_MIN_RATINGS", ge=1)
 
 
 def load_settings() -> Settings:

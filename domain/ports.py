@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -131,3 +132,12 @@ class KnowledgeIndex(Protocol):
     """Hybrid search over the knowledge base (dense vectors + full text, fused)."""
 
     async def search(self, query: str, k: int = 5) -> list[SearchHit]: ...
+
+
+class JobLock(Protocol):
+    """One holder of a named job at a time across every process on the database (replicas)."""
+
+    def hold(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Take the lock without waiting. Yields True, holding it until the block ends, or False
+        at once when another holder has it (the caller then skips its work)."""
+        ...
