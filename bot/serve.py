@@ -53,6 +53,9 @@ async def serve(settings: Settings) -> None:
 
     async with bootstrap(settings) as services:
         await refresh_index(services)
+        # Loaded now, not at the first question: the first answer is not slow, a model that
+        # cannot load fails the start, and /healthz can say which version is served.
+        await services.served_model()
         platforms = platform_services(settings)
         answerers: dict[str, Any] = {}
         worker = AnswerWorker(services.outbox, answerers)
@@ -109,7 +112,9 @@ def _healthz(services: Services, platforms: list[PlatformService]) -> Any:
     async def healthz(_request: web.Request) -> web.Response:
         pending = len(await services.outbox.pending())
         names = [service.name for service in platforms]
-        return web.json_response({"status": "ok", "platforms": names, "pending_replies": pending})
+        served = await services.served_model()
+        return web.json_response({"status": "ok", "platforms": names, "pending_replies": pending,
+                                  "model_version": served.model_version})  # fmt: skip
 
     return healthz
 

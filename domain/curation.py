@@ -45,6 +45,9 @@ class Interaction:
     excluded: bool  # opted out, erased, or in an excluded channel
     sources: tuple[dict[str, Any], ...] = ()
     model_version: str | None = None
+    # The passages the answer was written from, laid out as its prompt showed them ("" when
+    # unknown), so training sees the prompt that serving sees.
+    passages: str = ""
 
 
 class CurationSource(Protocol):
@@ -238,7 +241,7 @@ def _example(item: Interaction, question: str, answer: str) -> dict[str, Any]:
             "answer_id": item.answer_id, "model_version": item.model_version,
             "sources": list(item.sources), "votes": sum(item.votes.values()),
             "synthetic": False,
-        },
+        } | ({"passages": item.passages} if item.passages else {}),
     }  # fmt: skip
 
 
@@ -255,7 +258,7 @@ def synthetic_example(pair: SyntheticPair, question: str, answer: str) -> dict[s
         "meta": {
             "answer_id": None, "model_version": pair.model_version, "sources": [source],
             "votes": None, "synthetic": True, "chunk_id": pair.chunk_id, "source": pair.source,
-        },
+        } | ({"passages": pair.passages} if pair.passages else {}),
     }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ class SyntheticPair:
     license: str = "unknown"
     prompt_version: str | None = None
     current: bool = True  # False once its chunk has left the knowledge base (edited, removed)
+    passages: str = ""  # the chunk as the answer prompt showed it, when it is still indexed
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -33,12 +34,15 @@ class SyntheticPair:
         }  # fmt: skip
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any], *, current: bool = True) -> SyntheticPair:
+    def from_payload(
+        cls, payload: dict[str, Any], *, current: bool = True, passages: str = ""
+    ) -> SyntheticPair:
         lines = payload.get("lines") or (0, 0)
         return cls(
             str(payload["chunk_id"]), str(payload["source"]), str(payload["question"]),
             str(payload["answer"]), payload.get("model_version"), (int(lines[0]), int(lines[1])),
             str(payload.get("license") or "unknown"), payload.get("prompt_version"), current,
+            passages,
         )  # fmt: skip
 
 

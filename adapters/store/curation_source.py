@@ -13,6 +13,7 @@ from adapters.store.conversations import ConversationProjection
 from adapters.store.database import Database
 from adapters.store.projections import ProjectionRunner
 from domain.curation import Interaction
+from domain.language import ContextPassage, format_passages
 from domain.ports import EventStore
 from domain.synthetic_pairs import SYNTHETIC_EVENT, SyntheticPair
 
@@ -44,7 +45,8 @@ class SqlCurationSource:
                 .mappings()
                 .all()
             )
-        sources = await self._sources()
+        sources, chunk_ids = await self._lineage()
+        texts = await self._chunk_texts(sorted({c for ids in chunk_ids.values() for c in ids}))
         return [
             Interaction(
                 answer_id=row["answer_id"],
@@ -63,6 +65,9 @@ class SqlCurationSource:
                 ),
                 sources=tuple(sources.get(row["answer_id"], ())),
                 model_version=row["model_version"],
+                passages=_passages(
+                    sources.get(row["answer_id"], []), chunk_ids.get(row["answer_id"], []), texts
+                ),
             )
             for row in found
         ]
@@ -75,30 +80,56 @@ class SqlCurationSource:
         while batch := await self._store.read_all(after, limit=_BATCH, types=[SYNTHETIC_EVENT]):
             payloads.extend(event.payload for event in batch)
             after = batch[-1].position
-        ids = sorted({str(payload["chunk_id"]) for payload in payloads})
-        present: set[str] = set()
-        chunks = schema.kb_chunks
-        async with self._db.read() as conn:
-            for start in range(0, len(ids), _BATCH):
-                query = sa.select(chunks.c.chunk_id).where(
-                    chunks.c.chunk_id.in_(ids[start : start + _BATCH])
-                )
-                present.update(str(chunk_id) for chunk_id in await conn.scalars(query))
-        return [
-            SyntheticPair.from_payload(payload, current=str(payload["chunk_id"]) in present)
-            for payload in payloads
-        ]
+        texts = await self._chunk_texts(sorted({str(p["chunk_id"]) for p in payloads}))
+        pairs = []
+        for payload in payloads:
+            text = texts.get(str(payload["chunk_id"]))
+            passage = (
+                format_passages([ContextPassage(1, str(payload["source"]), text)]) if text else ""
+            )
+            pairs.append(
+                SyntheticPair.from_payload(payload, current=text is not None, passages=passage)
+            )
+        return pairs
 
-    async def _sources(self) -> dict[str, list[dict[str, Any]]]:
-        found: dict[str, list[dict[str, Any]]] = {}
+    async def _lineage(self) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
+        """Per answer, its cited sources and the chunks that went into its prompt, in order."""
+        sources: dict[str, list[dict[str, Any]]] = {}
+        chunk_ids: dict[str, list[str]] = {}
         after = 0
         while batch := await self._store.read_all(
             after, limit=_BATCH, types=["conversation.AnswerGiven"]
         ):
             for event in batch:
-                found[event.payload["answer_id"]] = list(event.payload.get("sources", []))
+                answer_id = event.payload["answer_id"]
+                sources[answer_id] = list(event.payload.get("sources", []))
+                chunk_ids[answer_id] = [str(c["chunk_id"]) for c in event.payload.get("chunks", [])]
             after = batch[-1].position
+        return sources, chunk_ids
+
+    async def _chunk_texts(self, ids: list[str]) -> dict[str, str]:
+        """The text of each chunk still in the knowledge index (an edited or removed document's
+        old chunks are gone)."""
+        chunks = schema.kb_chunks
+        found: dict[str, str] = {}
+        async with self._db.read() as conn:
+            for start in range(0, len(ids), _BATCH):
+                query = sa.select(chunks.c.chunk_id, chunks.c.text).where(
+                    chunks.c.chunk_id.in_(ids[start : start + _BATCH])
+                )
+                found.update((str(cid), str(text)) for cid, text in await conn.execute(query))
         return found
+
+
+def _passages(sources: list[dict[str, Any]], chunk_ids: list[str], texts: dict[str, str]) -> str:
+    """The prompt's passages as the answer saw them: passage n is chunk n, cited as [n]. Empty
+    when a chunk has left the index since: a partial context would teach the wrong thing."""
+    if not chunk_ids or any(c not in texts for c in chunk_ids) or len(sources) < len(chunk_ids):
+        return ""
+    return format_passages(
+        [ContextPassage(i, str(sources[i - 1].get("path", "")), texts[c])
+         for i, c in enumerate(chunk_ids, start=1)]
+    )  # fmt: skip
 
 
 async def _votes(conn: Any) -> dict[str, dict[str, int]]:

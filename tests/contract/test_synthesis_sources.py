@@ -97,7 +97,12 @@ async def test_the_curator_reads_synthetic_pairs_and_leaves_stale_ones_out(
 
     pairs = await source.synthetic_pairs()
 
-    assert pairs == [current, SyntheticPair(**{**gone.__dict__, "current": False})]
+    # The pair comes back with its chunk laid out as the answer prompt showed it.
+    passage = f"[1] {chunk.source}\n{chunk.text}"
+    assert pairs == [
+        SyntheticPair(**{**current.__dict__, "passages": passage}),
+        SyntheticPair(**{**gone.__dict__, "current": False}),
+    ]
     keys = InMemoryKeyVault()
     privacy = PrivacyService(store, PatternScrubber(), HmacPseudonymizer(b"p" * 32),
                              AesGcmSealer(keys), keys, FixedClock())  # fmt: skip
@@ -105,5 +110,6 @@ async def test_the_curator_reads_synthetic_pairs_and_leaves_stale_ones_out(
     [example] = dataset.train
     assert example["meta"]["synthetic"] is True
     assert example["meta"]["chunk_id"] == chunk.chunk_id
+    assert example["meta"]["passages"] == passage  # training renders the served prompt
     assert (dataset.eval, dataset.size, dataset.synthetic) == ([], 0, 1)
     assert dataset.dropped == {"synthetic_stale": 1}

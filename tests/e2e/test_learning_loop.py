@@ -8,6 +8,7 @@ under BUDDY_LLM=ollama, the path where the serving side checks the adapter itsel
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -108,6 +109,12 @@ async def test_the_whole_loop_on_a_tiny_model(settings: Settings, tmp_path: Path
             await rate(Reaction(person, given.answer_id, "👍"))
 
         await curate(settings, True)
+        curated = (settings.data_dir / "datasets" / "latest" / "train.jsonl").read_text()
+        first = json.loads(curated.splitlines()[0])
+        # The passages the answer was written from, so training renders the served prompt.
+        assert first["meta"]["passages"].startswith("[1] ")
+        assert "kb/runbook.md\nRunbook" in first["meta"]["passages"]
+        assert "make rollback" in first["meta"]["passages"]
         outcome = await run_training(services, max_steps=12)
         assert outcome["status"] == "finished", outcome
         metrics = outcome["metrics"]
@@ -136,3 +143,22 @@ async def test_the_whole_loop_on_a_tiny_model(settings: Settings, tmp_path: Path
         versions = {m.model_version: m for m in stats.models}
         assert versions["tiny:base"].positive == len(TOPICS)
         assert versions["tiny:v1"].answers == 1
+
+
+def test_bench_training_compares_buddy_with_a_plain_peft_loop(
+    settings: Settings, clean_env: dict[str, str]
+) -> None:
+    from tests.e2e.test_cli import buddy
+
+    env = clean_env | {"BUDDY_LLM": "ollama", "BUDDY_TRAIN_BASE": str(settings.train_base),
+                       "DATABASE_URL": str(settings.database_url)}  # fmt: skip
+    done = buddy("bench", "training", "--json", env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["training"]
+    assert result["base"] == "tiny-base"
+    assert result["buddy_tokens_per_s"] > 0
+    assert result["plain_tokens_per_s"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["buddy_tokens_per_s"] / result["plain_tokens_per_s"], rel=0.01
+    )
+    assert "swap" not in result  # no llama.cpp base to swap on under Ollama

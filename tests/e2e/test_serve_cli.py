@@ -39,7 +39,8 @@ def test_serve_without_credentials_runs_healthz_and_stops_on_sigterm(
     try:
         with urllib.request.urlopen(f"{base}/healthz", timeout=10) as response:
             health = json.loads(response.read())
-        assert health == {"status": "ok", "platforms": [], "pending_replies": 0}
+        assert health == {"status": "ok", "platforms": [], "pending_replies": 0,
+                          "model_version": "llamacpp:gemma-3-270m-q4_k_m"}  # fmt: skip
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
