@@ -14,6 +14,7 @@ import math
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,6 +74,10 @@ def load_base(base_dir: Path, adapter_dir: Path | None = None) -> tuple[Any, Any
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    # peft asks transformers a deprecated question on every load; the user can do nothing about it.
+    warnings.filterwarnings(
+        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+    )
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # Buddy draws its own progress; theirs floods stderr
     try:
         tokenizer = AutoTokenizer.from_pretrained(base_dir)
