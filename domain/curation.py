@@ -230,13 +230,14 @@ class CurateDataset:
         return pairs
 
 
+def _messages(question: str, answer: str) -> list[dict[str, str]]:
+    turns = (("system", SYSTEM), ("user", question), ("assistant", answer))
+    return [{"role": role, "content": content} for role, content in turns]
+
+
 def _example(item: Interaction, question: str, answer: str) -> dict[str, Any]:
     return {
-        "messages": [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer},
-        ],
+        "messages": _messages(question, answer),
         "meta": {
             "answer_id": item.answer_id, "model_version": item.model_version,
             "sources": list(item.sources), "votes": sum(item.votes.values()),
@@ -250,11 +251,7 @@ def synthetic_example(pair: SyntheticPair, question: str, answer: str) -> dict[s
     source = {"reference": 1, "path": pair.source, "license": pair.license,
               "lines": list(pair.lines)}  # fmt: skip
     return {
-        "messages": [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer},
-        ],
+        "messages": _messages(question, answer),
         "meta": {
             "answer_id": None, "model_version": pair.model_version, "sources": [source],
             "votes": None, "synthetic": True, "chunk_id": pair.chunk_id, "source": pair.source,

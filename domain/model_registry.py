@@ -8,7 +8,7 @@ promotions form a stack, so a rollback returns to whatever was served before the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -231,18 +231,12 @@ class ModelRegistry:
         self, version: str, reason: str = "admin", by: str | None = None
     ) -> dict[str, Any]:
         """Serve `version` from now on; returns the `ModelPromoted` payload."""
-        for attempt in (1, 2):
-            state = await self.state()
-            payload = _promotion(state, version, reason)
-            metadata = {"by": by} if by else {}
-            try:
-                await self._append(state, NewEvent(PROMOTED, payload, metadata=metadata))
-            except ConcurrencyError:
-                if attempt == 2:
-                    raise
-                continue
-            return payload
-        raise AssertionError("unreachable")  # pragma: no cover
+        metadata = {"by": by} if by else {}
+
+        def promotion(state: RegistryState) -> NewEvent:
+            return NewEvent(PROMOTED, _promotion(state, version, reason), metadata=metadata)
+
+        return await self._decide_and_append(promotion)
 
     async def rollback(
         self, reason: str = "admin", details: Mapping[str, Any] | None = None, *,
@@ -250,8 +244,8 @@ class ModelRegistry:
     ) -> dict[str, Any]:  # fmt: skip
         """Serve what was served before the current version; returns the event's payload.
         With `from_version`, only if that is still the served version."""
-        for attempt in (1, 2):
-            state = await self.state()
+
+        def rollback(state: RegistryState) -> NewEvent:
             if from_version is not None and state.served != from_version:
                 raise RegistryRefused(f"{from_version} is no longer served ({state.served} is)")
             previous = state.previous
@@ -264,17 +258,26 @@ class ModelRegistry:
                 "from_version": state.served, "to_version": previous.version,
                 "reason": reason, "details": dict(details or {}),
             }  # fmt: skip
+            return NewEvent(ROLLED_BACK, payload)
+
+        return await self._decide_and_append(rollback)
+
+    async def _decide_and_append(
+        self, decide: Callable[[RegistryState], NewEvent]
+    ) -> dict[str, Any]:
+        """Decide on the current state and append at its version; a lost race decides again
+        once on the new state (the second loss is reported)."""
+        for attempt in (1, 2):
+            state = await self.state()
+            event = decide(state)
             try:
-                await self._append(state, NewEvent(ROLLED_BACK, payload))
+                await self._store.append(REGISTRY_STREAM, state.registry_version, [event])
             except ConcurrencyError:
                 if attempt == 2:
                     raise
                 continue
-            return payload
+            return dict(event.payload)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _append(self, state: RegistryState, event: NewEvent) -> None:
-        await self._store.append(REGISTRY_STREAM, state.registry_version, [event])
 
 
 def _promotion(state: RegistryState, version: str, reason: str) -> dict[str, Any]:
