@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -15,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adapters.llm.llamacpp_model import file_sha256
 from adapters.llm.swappable import SwappableModel
 from domain.errors import AdapterRejected, BuddyError, ModelUnavailable
 from domain.language import LanguageModel
@@ -175,11 +175,7 @@ def _check_key(base: Path, digest: str) -> dict[str, object]:
 def _check_hash(adapter: Path, expected: str | None) -> str:
     if not adapter.is_file():
         raise AdapterRejected(adapter, "the adapter file is missing")
-    digest = hashlib.sha256()
-    with adapter.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    found = digest.hexdigest()
+    found = file_sha256(adapter)
     if expected and found != expected:
         raise AdapterRejected(adapter, f"its sha256 is {found[:12]}…, trained as {expected[:12]}…")
     return found

@@ -81,7 +81,7 @@ def convert_adapter(adapter_dir: Path, out_path: Path, *, base_dir: Path | None 
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
-        writer.add_string(SOURCE_SHA256_KEY, _sha256(weights_path))
+        writer.add_string(SOURCE_SHA256_KEY, file_sha256(weights_path))
         if len(ranks) == 1:
             writer.add_uint32(RANK_KEY, ranks.pop())
         for name, array in writer_items:
@@ -189,7 +189,7 @@ def _block_count(pairs: Mapping[str, object], base_dir: Path | None) -> int:
     return layers
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

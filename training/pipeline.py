@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import threading
@@ -26,6 +25,7 @@ from domain.ports import EventStore
 from training.dataset import ChatExample, load_examples
 from training.errors import TrainingFailed, TrainingInterrupted
 from training.evaluate import Evaluation, GateSettings, evaluate
+from training.gguf_adapter import file_sha256
 from training.lora import Progress, TrainConfig, TrainResult, train_lora
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class TrainingPipeline:
         adapter = {
             "dir": str(result.adapter_dir.relative_to(job.data_root)),
             "gguf": str(gguf.relative_to(job.data_root)),
-            "sha256": _sha256(gguf),
+            "sha256": file_sha256(gguf),
         }
         await self._store.append(stream, None, [NewEvent("training.TrainingFinished", {
             "version": job.version, "base": job.base, "dataset_hash": job.data.dataset_hash,
@@ -231,11 +231,3 @@ class TrainingPipeline:
 def _last_checkpoint_step(checkpoints: Path) -> int | None:
     steps = [int(p.name[5:]) for p in checkpoints.glob("step-*") if p.name[5:].isdigit()]
     return max(steps, default=None)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

