@@ -24,7 +24,7 @@ from domain.errors import ConfigurationError
 from domain.events import NO_STREAM, NewEvent
 
 BATCH = 100
-BENCHMARKS = ("store", "retrieval", "ingest", "vectors", "generation", "training")
+BENCHMARKS = ("store", "retrieval", "ingest", "vectors", "generation", "training", "answers")
 RATE_COLUMNS = [
     ("single", "single_per_s"),
     ("batch", "batch100_per_s"),
@@ -40,7 +40,7 @@ INSERT = (
 
 async def run_benchmarks(
     settings: Settings, name: str, events: int, as_json: bool, distribution: str = "clustered",
-    runs: int = 3,
+    runs: int = 3, answers: Any = None,
 ) -> None:  # fmt: skip
     if name not in (*BENCHMARKS, "all"):
         raise ConfigurationError(
@@ -72,6 +72,10 @@ async def run_benchmarks(
         from bot.bench_training import bench_training
 
         results["training"] = await bench_training(settings)
+    if name in ("answers", "all"):
+        from bot.bench_answers import BenchOptions, bench_answers
+
+        results["answers"] = await bench_answers(settings, answers or BenchOptions())
     if as_json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:
@@ -211,6 +215,10 @@ def _print_table(results: dict[str, Any]) -> None:
             from bot.bench_training import print_training
 
             print_training(result)
+        elif name == "answers":
+            from bot.bench_answers import print_answers
+
+            print_answers(result)
         elif name != "store":
             print(f"{name}: {json.dumps(result, indent=2)}")
     store = results.get("store")

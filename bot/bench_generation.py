@@ -86,7 +86,10 @@ async def bench_generation(
             model = _RecordingModel(services.language_model())
             services._language_model = model
             platform = _Quiet()
-            answerer = await services.answerer(platform, temperature=0.0, max_tokens=max_tokens)
+            # Both sides write every token: Buddy does not stop at an unsupported sentence here.
+            answerer = await services.answerer(
+                platform, temperature=0.0, max_tokens=max_tokens, stop_unsupported=False
+            )
             person = Person("local", "default", "bench")
             await answerer(Question(person, "bench", QUESTION))  # warm-up: caches, first load
             buddy, raw = [], []

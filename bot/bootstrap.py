@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.embeddings.local_model import LocalEmbedder
 from adapters.embeddings.minilm import MiniLmEmbedder
 from adapters.privacy.key_vault import SqlKeyVault
 from adapters.privacy.pepper import load_pepper
@@ -30,6 +31,7 @@ from adapters.vector.catalog import SqlDocumentCatalog
 from adapters.vector.index_projection import KnowledgeIndexProjection
 from adapters.vector.knowledge_index import SqlKnowledgeIndex
 from bot.settings import Settings
+from domain.errors import ConfigurationError
 from domain.feedback import RateAnswer
 from domain.ingestion import IngestionService
 from domain.privacy_service import PrivacyService
@@ -54,7 +56,7 @@ class Services:
     settings: Settings
     consent: ConsentProjection = field(default_factory=ConsentProjection)
     _privacy: PrivacyService | None = None
-    embedder: MiniLmEmbedder = field(default_factory=MiniLmEmbedder)
+    embedder: MiniLmEmbedder | LocalEmbedder = field(default_factory=MiniLmEmbedder)
     _knowledge_projection: KnowledgeIndexProjection | None = None
     _knowledge_index: SqlKnowledgeIndex | None = None
     _language_model: Any = None
@@ -87,10 +89,11 @@ class Services:
                     self.settings.ollama_host, self.settings.ollama_model
                 )
             else:
-                from adapters.llm.llamacpp_model import LlamaCppModel, assemble_model
+                from adapters.llm.llamacpp_model import LlamaCppModel
+                from bot.model_serving import served_base
 
-                path = assemble_model(self.settings.data_dir / "models")
-                self._language_model = LlamaCppModel(path)
+                base = served_base(self.settings)
+                self._language_model = LlamaCppModel(base.path, label=base.label)
         return self._language_model
 
     @property
@@ -127,6 +130,7 @@ class Services:
     async def answerer(self, platform: Any, **overrides: Any) -> Any:
         from adapters.llm.prompt_files import load_prompt
         from domain.answering import AnsweringSettings, AnswerQuestion
+        from domain.grounding.grounder import Grounder, GroundingSettings
 
         # The registry's served version (hot-swappable); a model set explicitly wins (bench).
         model = self._language_model
@@ -137,9 +141,12 @@ class Services:
             settings.count_tokens = model.count_tokens
             # Leave room in the window for the answer itself.
             settings.budget_tokens = model.context_tokens - settings.max_tokens - 64
+        index = self.knowledge_index()
+        grounder = Grounder(index, self.embedder, GroundingSettings(k=settings.k))
         return AnswerQuestion(
-            self.store, await self.privacy(), self.knowledge_index(), model,
+            self.store, await self.privacy(), index, model,
             load_prompt("answer", ANSWER_PROMPT), platform, settings, self.conversations,
+            grounder,
         )  # fmt: skip
 
     # --- the model registry and the served version (learning loop) ---
@@ -216,6 +223,7 @@ async def database_url(settings: Settings) -> AsyncIterator[tuple[str, str]]:
 
 @asynccontextmanager
 async def bootstrap(settings: Settings, *, upgrade: bool = True) -> AsyncIterator[Services]:
+    embedder = embedder_for(settings)  # a wrong BUDDY_EMBEDDER fails before the database starts
     async with database_url(settings) as (url, label):
         db = create_database(url)
         try:
@@ -229,9 +237,21 @@ async def bootstrap(settings: Settings, *, upgrade: bool = True) -> AsyncIterato
                 projections=ProjectionRunner(db, store),
                 database_label=label,
                 settings=settings,
+                embedder=embedder,
             )
         finally:
             await db.dispose()
+
+
+def embedder_for(settings: Settings) -> MiniLmEmbedder | LocalEmbedder:
+    """BUDDY_EMBEDDER's sentence-transformers directory (checked now, loaded on first use), else
+    the embedded all-MiniLM-L6-v2."""
+    if settings.embedder is None:
+        return MiniLmEmbedder()
+    try:
+        return LocalEmbedder(settings.embedder.expanduser())
+    except ConfigurationError as error:
+        raise ConfigurationError(f"BUDDY_EMBEDDER: {error}") from error
 
 
 def _prepare_sqlite_dir(url: str) -> None:

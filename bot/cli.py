@@ -146,13 +146,38 @@ def bench(
     runs: Annotated[
         int, typer.Option(help="Timed runs per side (generation); medians are reported.", min=1)
     ] = 3,
+    eval_set: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Eval set of data/eval (answers; repeatable; default all)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="answers: a GGUF file to answer with, or 'extractive' (no model)."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="answers: the half to run: dev, test or all.")] = "all",
+    limit: Annotated[
+        int | None, typer.Option(help="answers: at most N questions per set and half.", min=1)
+    ] = None,
+    details: Annotated[
+        bool, typer.Option("--details", help="answers: every question's answer in the JSON.")
+    ] = False,
+    baselines: Annotated[
+        bool, typer.Option(help="answers: also run the raw-model baseline.")
+    ] = True,
 ) -> None:
     """Run the benchmark suite; results are ratios measured in one run."""
     from bot.bench import run_benchmarks
+    from bot.bench_answers import BenchOptions
 
+    if split not in ("dev", "test", "all"):
+        raise typer.BadParameter("--split must be dev, test or all")
+    answers = BenchOptions(
+        tuple(eval_set or ()), model, ("dev", "test") if split == "all" else (split,), limit,
+        baselines, details,
+    )  # fmt: skip
     _run(
         lambda settings: run_benchmarks(
-            settings, name, events_count, json_output, distribution, runs
+            settings, name, events_count, json_output, distribution, runs, answers
         )
     )
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.settings import Settings
+from domain.errors import BuddyError
 
 Runner = Callable[[Callable[[Settings], Coroutine[Any, Any, None]]], None]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -21,15 +22,33 @@ EMBEDDED_BASE = "gemma-3-270m-q4_k_m"  # the GGUF llama.cpp serves (its stem)
 
 
 def base_model(settings: Settings) -> str:
-    return settings.ollama_model if settings.llm == "ollama" else EMBEDDED_BASE
+    if settings.llm == "ollama":
+        return settings.ollama_model
+    return settings.llamacpp_model.stem if settings.llamacpp_model else EMBEDDED_BASE
+
+
+def base_license(settings: Settings) -> str:
+    """The served base's license: Gemma's for the embedded model and Ollama's default tag; a
+    user-supplied GGUF's `general.license` when it declares one, else unknown."""
+    from adapters.llm.llamacpp_model import USER_LICENSE, check_gguf, declared_license
+
+    if settings.llm == "ollama":
+        return BASE_LICENSE if settings.ollama_model.startswith("gemma3") else USER_LICENSE
+    if settings.llamacpp_model is None:
+        return BASE_LICENSE
+    try:
+        return declared_license(check_gguf(settings.llamacpp_model.expanduser()))
+    except BuddyError:  # `buddy models` still lists the versions; serving reports the error
+        return USER_LICENSE
 
 
 def models_json(state: Any, settings: Settings) -> dict[str, Any]:
     """Every version, oldest first, after the base; `state` is a domain RegistryState."""
     served = state.served
+    license_name = base_license(settings)
     entries: list[dict[str, Any]] = [{
         "version": "base", "status": "base", "served": served == "base",
-        "base": base_model(settings), "license": BASE_LICENSE, "dataset_hash": None,
+        "base": base_model(settings), "license": license_name, "dataset_hash": None,
         "config": {}, "metrics": {}, "evaluation": None, "adapter_sha256": None, "gguf": None,
         "created_at": None,
     }]  # fmt: skip
@@ -38,7 +57,7 @@ def models_json(state: Any, settings: Settings) -> dict[str, Any]:
         entries.append({
             "version": version.version, "status": version.status,
             "served": served == version.version, "base": version.base,
-            "license": BASE_LICENSE, "dataset_hash": version.dataset_hash,
+            "license": license_name, "dataset_hash": version.dataset_hash,
             "config": version.config, "metrics": version.metrics,
             "evaluation": version.evaluation,
             "adapter_sha256": adapter.sha256 if adapter else None,
@@ -68,8 +87,9 @@ def models_lines(document: dict[str, Any]) -> list[str]:
             f"{mark} {entry['version']:<6} {entry['status']:<11} base {entry['base']} "
             f"dataset {dataset} adapter {sha} {created}{figures}"
         )
+    license_name = document["versions"][0]["license"]  # the base's, which adapters inherit
     lines.append(f"served: {document['served']}; rollback goes to "
-                 f"{document['rollback_to'] or 'nothing'}; license: {BASE_LICENSE}")  # fmt: skip
+                 f"{document['rollback_to'] or 'nothing'}; license: {license_name}")  # fmt: skip
     return lines
 
 

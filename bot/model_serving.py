@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapters.llm.llamacpp_model import file_sha256
+from adapters.llm.llamacpp_model import GgufModel, embedded_model, file_sha256, user_model
 from adapters.llm.swappable import SwappableModel
-from domain.errors import AdapterRejected, BuddyError, ModelUnavailable
+from domain.errors import AdapterRejected, BuddyError, ConfigurationError, ModelUnavailable
 from domain.language import LanguageModel
 from domain.model_registry import (
     BASE,
@@ -115,19 +115,32 @@ class ModelServing:
         return await self._load(ServedModel(BASE)), ServedModel(BASE)
 
 
+def served_base(settings: Settings) -> GgufModel:
+    """The GGUF llama.cpp serves: BUDDY_LLAMACPP_MODEL (checked first), else the embedded
+    Gemma 3 270M assembled into the data dir."""
+    models_dir = settings.data_dir / "models"
+    if settings.llamacpp_model is None:
+        return embedded_model(models_dir)
+    try:
+        return user_model(settings.llamacpp_model.expanduser(), models_dir)
+    except ConfigurationError as error:
+        raise ConfigurationError(f"BUDDY_LLAMACPP_MODEL: {error}") from error
+
+
 def llamacpp_loader(settings: Settings) -> Loader:
     """Base + LoRA in llama.cpp, the adapter's hash and a child-process check passed first."""
-    from adapters.llm.llamacpp_model import LlamaCppModel, assemble_model
+    from adapters.llm.llamacpp_model import LlamaCppModel
 
     async def load(served: ServedModel) -> LanguageModel:
-        base = await asyncio.to_thread(assemble_model, settings.data_dir / "models")
+        base = await asyncio.to_thread(served_base, settings)
         if served.gguf is None:
-            return await asyncio.to_thread(LlamaCppModel, base)
+            return await asyncio.to_thread(LlamaCppModel, base.path, label=base.label)
         adapter = settings.data_dir / served.gguf
-        await checked_adapter(base, adapter, served.sha256)
+        await checked_adapter(base.path, adapter, served.sha256)
         build = functools.partial(
-            LlamaCppModel, base, lora_path=adapter, version_label=served.version
-        )
+            LlamaCppModel, base.path, lora_path=adapter, version_label=served.version,
+            label=base.label,
+        )  # fmt: skip
         return await asyncio.to_thread(build)
 
     return load

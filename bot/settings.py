@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     llm: Literal["llamacpp", "ollama"] = Field("llamacpp", alias="BUDDY_LLM")
     ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
     ollama_model: str = Field("gemma3:270m", alias="BUDDY_OLLAMA_MODEL")
+    # Another GGUF for llama.cpp instead of the embedded Gemma 3 270M (its chat template, if it
+    # has one, is used), and a sentence-transformers directory instead of all-MiniLM-L6-v2.
+    llamacpp_model: Path | None = Field(None, alias="BUDDY_LLAMACPP_MODEL")
+    embedder: Path | None = Field(None, alias="BUDDY_EMBEDDER")
     sandbox: Literal["bwrap", "docker"] = Field("bwrap", alias="BUDDY_SANDBOX")
     # Pinned by tag or digest; the Docker backend refuses an untagged or `latest` image.
     sandbox_image: str = Field("python:3.11-slim-bookworm", alias="BUDDY_SANDBOX_IMAGE")
@@ -61,6 +65,11 @@ class Settings(BaseSettings):
     milestones: str = Field("100,500,1000,5000,10000,25000,50000", alias="BUDDY_MILESTONES")
     scheduler: bool = Field(True, alias="BUDDY_SCHEDULER")
     milestone_check_minutes: float = Field(5.0, alias="BUDDY_MILESTONE_CHECK_MINUTES", gt=0)
+
+    @field_validator("llamacpp_model", "embedder", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("milestones")
     @classmethod

@@ -69,9 +69,9 @@ async def base_weights(settings: Settings) -> tuple[str, Path, Path | None]:
 
 
 async def _served_gguf(settings: Settings) -> Path:
-    from adapters.llm.llamacpp_model import assemble_model
+    from bot.model_serving import served_base
 
-    return await asyncio.to_thread(assemble_model, settings.data_dir / "models")
+    return (await asyncio.to_thread(served_base, settings)).path
 
 
 async def run_training(

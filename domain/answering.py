@@ -22,6 +22,9 @@ from domain.conversation import (
 )
 from domain.errors import BuddyError, GenerationFailed
 from domain.events import NewEvent
+from domain.grounding.followups import standalone_query
+from domain.grounding.grounder import Grounder, Grounding, GroundingSettings, Outcome
+from domain.grounding.support import released_until
 from domain.language import (
     GenerationRequest,
     GenerationUsage,
@@ -46,9 +49,11 @@ NOTHING_FOUND = (
 @dataclass
 class AnsweringSettings:
     k: int = 5
-    min_dense_score: float = 0.25  # below this, retrieval found nothing relevant
+    generate: bool = True  # False: quote the passages (extractive) without asking the model
+    # Stop the model at its first unsupported sentence (its answer will be replaced anyway).
+    stop_unsupported: bool = True
     budget_tokens: int = 1500
-    max_tokens: int = 256
+    max_tokens: int = 200  # a concise answer; quoting the docs at length is the extract's job
     temperature: float = 0.2
     timeout_s: float = 120.0
     history_turns: int = 3  # earlier exchanges of the thread offered to the prompt
@@ -88,6 +93,7 @@ class AnswerQuestion:
         platform: ChatPlatform,
         settings: AnsweringSettings | None = None,
         log: ConversationLog | None = None,
+        grounder: Grounder | None = None,
     ) -> None:
         self._store = store
         self._privacy = privacy
@@ -97,6 +103,11 @@ class AnswerQuestion:
         self._platform = platform
         self._settings = settings or AnsweringSettings()
         self._log = log
+        self._grounder = grounder or Grounder(index, None, GroundingSettings(k=self._settings.k))
+
+    @property
+    def settings(self) -> AnsweringSettings:
+        return self._settings
 
     @property
     def model_version(self) -> str:
@@ -220,35 +231,37 @@ class AnswerQuestion:
     async def _answer(self, turn: _Turn) -> Answer:
         text = turn.text
         lap = time.perf_counter()
-        # A follow-up like "and on staging?" retrieves better with the question it follows.
-        query = f"{turn.history[-1][0]}\n{text}" if turn.history else text
-        hits = [
-            hit
-            for hit in await self._index.search(query, self._settings.k)
-            if (hit.dense_score or 0.0) >= self._settings.min_dense_score
-        ]
+        query = standalone_query([question for question, _ in turn.history], text)
+        grounding = await self._grounder.ground(query)
         lap = turn.lap("retrieval", lap)
         usage = GenerationUsage()
-        if hits:
-            history = self._fitted_history(turn.history)
-            passages = fit_context(
-                self._template, text, passages_of(hits),
-                budget_tokens=self._settings.budget_tokens,
-                count_tokens=self._settings.count_tokens, history=history,
-            )  # fmt: skip
-            request = GenerationRequest(
-                self._template.render(text, format_passages(passages), history),
-                max_tokens=self._settings.max_tokens, temperature=self._settings.temperature,
-                stop=self._template.stop,
-            )  # fmt: skip
-            lap = turn.lap("prompt", lap)
-            reply = await self._generate(turn, request, usage)
-            lap = turn.lap("generation", lap)
-            # fit_context keeps the leading passages, and passage n is hits[n - 1].
-            used = hits[: len(passages)]
-        else:
-            reply, used = NOTHING_FOUND, []
-        return await self._given(turn, reply, used, usage, lap)
+        if not grounding.answerable:
+            outcome = self._grounder.declined(NOTHING_FOUND)
+            return await self._given(turn, outcome, grounding, usage, lap)
+        if not self._settings.generate:
+            return await self._given(
+                turn, self._grounder.extractive(grounding, NOTHING_FOUND), grounding, usage, lap
+            )
+        hits = grounding.hits
+        history = self._fitted_history(turn.history)
+        passages = fit_context(
+            self._template, text, passages_of(hits),
+            budget_tokens=self._settings.budget_tokens,
+            count_tokens=self._settings.count_tokens, history=history,
+        )  # fmt: skip
+        request = GenerationRequest(
+            self._template.render(text, format_passages(passages), history),
+            max_tokens=self._settings.max_tokens, temperature=self._settings.temperature,
+            stop=self._template.stop,
+        )  # fmt: skip
+        lap = turn.lap("prompt", lap)
+        # fit_context keeps the leading passages, and passage n is hits[n - 1].
+        used = hits[: len(passages)]
+        reply = await self._generate(turn, request, usage, used)
+        lap = turn.lap("generation", lap)
+        outcome = self._grounder.judge(grounding, text, reply, used, NOTHING_FOUND)
+        lap = turn.lap("checking", lap)
+        return await self._given(turn, outcome, grounding, usage, lap)
 
     def _fitted_history(self, turns: list[tuple[str, str]]) -> str:
         budget = int(self._settings.budget_tokens * self._settings.history_share)
@@ -258,25 +271,50 @@ class AnswerQuestion:
         return self._template.history(kept)
 
     async def _generate(
-        self, turn: _Turn, request: GenerationRequest, usage: GenerationUsage
+        self,
+        turn: _Turn,
+        request: GenerationRequest,
+        usage: GenerationUsage,
+        used: list[SearchHit],
     ) -> str:
+        """The model's reply, shown sentence by sentence once each is checked against the
+        passages; the first unsupported sentence stops the model (the answer will be quoted
+        from the passages instead, so writing on would only cost time)."""
         started = time.perf_counter()
         pieces: list[str] = []
-        async for piece in self._model.stream(request, usage):
-            if not pieces:
-                turn.lap("first_token", started)
-            pieces.append(piece)
-            await self._platform.draft(
-                turn.answer_id, turn.channel_id, turn.thread_id, "".join(pieces)
-            )
+        shown = 0
+        stream = self._model.stream(request, usage)
+        try:
+            async for piece in stream:
+                if not pieces:
+                    turn.lap("first_token", started)
+                pieces.append(piece)
+                text = "".join(pieces)
+                checked = self._grounder.checks_replies
+                ready = released_until(text, shown) if checked else len(text)
+                if ready > shown:
+                    if not self._grounder.releasable(text[shown:ready], used):
+                        if self._settings.stop_unsupported:
+                            break
+                        continue
+                    shown = ready
+                    await self._platform.draft(
+                        turn.answer_id, turn.channel_id, turn.thread_id, text[:shown]
+                    )
+        finally:
+            closing = getattr(stream, "aclose", None)
+            if closing is not None:
+                await closing()
         reply = "".join(pieces).strip()
         if not reply:
             raise GenerationFailed("the model returned an empty answer")
         return reply
 
     async def _given(
-        self, turn: _Turn, reply: str, used: list[SearchHit], usage: GenerationUsage, lap: float
-    ) -> Answer:
+        self, turn: _Turn, outcome: Outcome, grounding: Grounding, usage: GenerationUsage,
+        lap: float,
+    ) -> Answer:  # fmt: skip
+        reply, used = outcome.text, outcome.used
         latency_ms = int((time.perf_counter() - turn.started) * 1000)
         sealed = await self._privacy.protect(turn.user, reply, scope=turn.answer_id)
         sources = sources_of(used)
@@ -298,6 +336,9 @@ class AnswerQuestion:
                 }
                 for s in sources
             ],
+            "answer_mode": outcome.mode,
+            "support": round(outcome.support, 4),
+            "relevance": grounding.relevance.as_json(),
             "history_turns": len(turn.history),
             "latency_ms": latency_ms,
             "timings_ms": dict(turn.timings),
@@ -307,7 +348,10 @@ class AnswerQuestion:
         await self._store.append(turn.stream, None, [NewEvent("conversation.AnswerGiven", lineage)])
         turn.lap("storage", lap)
         model = lineage["model_version"]
-        return Answer(turn.answer_id, reply, sources, model, latency_ms, timings_ms=turn.timings)
+        return Answer(
+            turn.answer_id, reply, sources, model, latency_ms, timings_ms=turn.timings,
+            mode=outcome.mode,
+        )  # fmt: skip
 
     async def _failed(self, turn: _Turn, error: BaseException) -> Answer:
         reason = reason_for(error)

@@ -37,6 +37,7 @@ class Answer:
     latency_ms: int
     failed: bool = False
     timings_ms: dict[str, int] = field(default_factory=dict, compare=False)
+    mode: str = "generated"  # or "extractive" (quoted from the passages) or "declined"
 
 
 class ChatPlatform(Protocol):

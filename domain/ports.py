@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.events import AppendResult, NewEvent, RecordedEvent
+from domain.grounding.terms import TermStats
 from domain.privacy import ScrubResult
 from domain.retrieval import SearchHit
 
@@ -132,6 +133,10 @@ class KnowledgeIndex(Protocol):
     """Hybrid search over the knowledge base (dense vectors + full text, fused)."""
 
     async def search(self, query: str, k: int = 5) -> list[SearchHit]: ...
+
+    async def term_stats(self, terms: Sequence[str]) -> TermStats:
+        """How many chunks there are, and how many hold each term (for weighting words)."""
+        ...
 
 
 class JobLock(Protocol):

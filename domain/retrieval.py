@@ -20,6 +20,7 @@ class SearchHit:
     license: str
     score: float  # the fused score the hits are ordered by
     dense_score: float | None = None  # cosine similarity, when the dense side found it
+    kind: str = "prose"  # or "code"
 
     def as_json(self) -> dict[str, object]:
         return {

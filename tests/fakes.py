@@ -11,6 +11,9 @@ from typing import Any
 from domain.conversation import Answer, Exchange
 from domain.errors import ConcurrencyError
 from domain.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
+from domain.grounding.grounder import Grounder, GroundingSettings
+from domain.grounding.relevance import AbstainRule
+from domain.grounding.terms import TermStats, terms
 from domain.language import GenerationRequest, GenerationUsage
 from domain.ports import OutboxMessage, PendingMessage
 from domain.privacy import ScrubResult
@@ -161,6 +164,19 @@ class ScriptedIndex:
         self.queries.append(query)
         return self.hits[:k]
 
+    async def term_stats(self, wanted: Sequence[str]) -> TermStats:
+        """Counted over the scripted hits, as the real index counts over its chunks."""
+        chunk_terms = [terms(f"{hit.locator}\n{hit.text}") for hit in self.hits]
+        counts = {term: sum(term in found for found in chunk_terms) for term in wanted}
+        return TermStats(len(self.hits), counts)
+
+
+def trusting_grounder(index: Any) -> Grounder:
+    """Answers every question and keeps every reply: for tests of what happens around an
+    answer (threads, swaps, deletions), not of whether it is grounded."""
+    rule = AbstainRule(min_dense=0.0, min_coverage=0.0, min_unit=0.0)
+    return Grounder(index, None, GroundingSettings(rule=rule, min_support=0.0))
+
 
 class ScriptedModel:
     model_version = "scripted:1"
@@ -169,6 +185,7 @@ class ScriptedModel:
     def __init__(self, pieces: list[str], *, error: Exception | None = None, delay_s: float = 0):
         self.pieces, self.error, self.delay_s = pieces, error, delay_s
         self.requests: list[GenerationRequest] = []
+        self.consumed = 0  # pieces handed out: a stopped reader takes fewer than all
 
     async def stream(
         self, request: GenerationRequest, usage: GenerationUsage
@@ -176,6 +193,7 @@ class ScriptedModel:
         self.requests.append(request)
         for piece in self.pieces:
             await asyncio.sleep(self.delay_s)
+            self.consumed += 1
             yield piece
         if self.error is not None:
             raise self.error

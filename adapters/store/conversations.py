@@ -31,6 +31,12 @@ class ConversationProjection:
                 await conn.execute(sa.insert(rows).values(**_asked(event)))
             elif event.type == "conversation.AnswerGiven":
                 await _finish(conn, payload, "answered", answer=payload["text"])
+                mode = payload.get("answer_mode", "generated")
+                await conn.execute(
+                    sa.update(rows)
+                    .where(rows.c.answer_id == payload["answer_id"])
+                    .values(answer_mode=mode)
+                )
             elif event.type == "conversation.AnswerFailed":
                 await _finish(conn, payload, "failed")
             elif event.type == "conversation.QuestionDeleted":
@@ -105,6 +111,7 @@ class ConversationStats:
     asker_votes: int = 0
     rated_answers: int = 0
     models: list[ModelStats] = field(default_factory=list)
+    modes: dict[str, int] = field(default_factory=dict)  # answers by mode
 
     @property
     def feedback_rate(self) -> float:
@@ -171,6 +178,14 @@ async def _stats(conn: AsyncConnection) -> ConversationStats:
     rated = sa.select(sa.func.count(sa.distinct(votes.c.answer_id)))
     stats.rated_answers = int((await conn.execute(rated)).scalar() or 0)
     stats.models = await _per_model(conn)
+    by_mode = (
+        sa.select(rows.c.answer_mode, sa.func.count())
+        .where(rows.c.status == "answered")
+        .group_by(rows.c.answer_mode)
+    )
+    for mode, count in (await conn.execute(by_mode)).all():
+        key = mode or "generated"  # answered before modes were recorded: all were generated
+        stats.modes[key] = stats.modes.get(key, 0) + int(count)
     return stats
 
 

@@ -139,6 +139,8 @@ conversations = sa.Table(
     sa.Column("question", sa.Text, nullable=False),
     sa.Column("answer", sa.Text, nullable=True),
     sa.Column("asked_position", sa.BigInteger, nullable=False),
+    # generated, extractive or declined; null before answer modes were recorded
+    sa.Column("answer_mode", sa.String(12), nullable=True),
 )
 
 votes = sa.Table(

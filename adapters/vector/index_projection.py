@@ -17,6 +17,7 @@ from adapters.store import schema
 from adapters.store.rows import update_or_insert
 from adapters.vector import vectors
 from domain.events import RecordedEvent
+from domain.knowledge.search_text import SEARCH_TEXT_VERSION, search_text
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,15 @@ class KnowledgeIndexProjection:
     def __init__(self, embedder: ArrayEmbedder) -> None:
         self._embedder = embedder
 
+    @property
+    def model_label(self) -> str:
+        """The embedder and the search-text recipe: a change of either re-embeds the index."""
+        return f"{self._embedder.model_name} text-v{SEARCH_TEXT_VERSION}"
+
     async def apply(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
         relevant = [event for event in events if event.type in HANDLED]
         texts = [
-            chunk["text"]
+            _search_text(event.payload["path"], chunk)
             for event in relevant
             if event.type == "knowledge.DocumentIngested"
             for chunk in event.payload["chunks"]
@@ -84,13 +90,14 @@ class KnowledgeIndexProjection:
                 "end_line": chunk["end_line"],
                 "kind": chunk["kind"],
                 "text": chunk["text"],
-                "model": self._embedder.model_name,
+                "model": self.model_label,
                 "dimension": self._embedder.dimension,
             }
             for chunk in payload["chunks"]
         ]
         if rows:
-            await vectors.insert_chunks(conn, rows, embeddings)
+            searched = [_search_text(payload["path"], chunk) for chunk in payload["chunks"]]
+            await vectors.insert_chunks(conn, rows, embeddings, searched)
 
     async def reset(self, conn: AsyncConnection) -> None:
         await vectors.delete_chunks(conn, None)
@@ -102,7 +109,7 @@ class KnowledgeIndexProjection:
         table = schema.kb_chunks
         query = sa.select(table.c.model, table.c.dimension).distinct()
         pairs = [(str(model), int(dimension)) for model, dimension in await conn.execute(query)]
-        current = (self._embedder.model_name, self._embedder.dimension)
+        current = (self.model_label, self._embedder.dimension)
         return [pair for pair in pairs if pair != current]
 
 
@@ -125,3 +132,7 @@ async def _remove_document(conn: AsyncConnection, document_id: str) -> None:
 
 def _moment(event: RecordedEvent) -> datetime:
     return event.recorded_at
+
+
+def _search_text(path: str, chunk: dict[str, Any]) -> str:
+    return search_text(path, chunk["locator"], chunk["kind"], chunk["text"])

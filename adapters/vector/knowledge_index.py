@@ -16,6 +16,7 @@ from adapters.store import schema
 from adapters.store.database import Database
 from adapters.vector import vectors
 from adapters.vector.index_projection import ArrayEmbedder
+from domain.grounding.terms import TermStats
 from domain.retrieval import SearchHit, reciprocal_rank_fusion, text_boosted_fusion
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,17 @@ class SqlKnowledgeIndex:
             if chunk_id in rows
         ]
 
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[SearchHit]:
+        """The chunks with these ids, in that order (unknown ids left out)."""
+        async with self._db.read() as conn:
+            rows = await _chunk_rows(conn, chunk_ids)
+        return [_hit(rows[i], 0.0, None) for i in chunk_ids if i in rows]
+
+    async def term_stats(self, terms: Sequence[str]) -> TermStats:
+        async with self._db.read() as conn:
+            chunks, frequencies = await vectors.term_counts(conn, list(terms))
+        return TermStats(chunks, frequencies)
+
     def sqlite_backend(self) -> str:
         if self._db.sqlite_extensions.get("sqlite_vec"):
             return "sqlite-vec (exact cosine inside SQLite)"
@@ -121,4 +133,5 @@ def _hit(row: Any, score: float, similarity: float | None) -> SearchHit:
         license=row["license"] or "unknown",
         score=score,
         dense_score=similarity,
+        kind=row["kind"],
     )

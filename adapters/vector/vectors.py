@@ -29,17 +29,22 @@ def pg_vector(row: Any) -> str:
     return "[" + ",".join(f"{value:.7g}" for value in row) + "]"
 
 
-async def insert_chunks(conn: AsyncConnection, rows: list[dict[str, Any]], embeddings: Any) -> None:
+async def insert_chunks(
+    conn: AsyncConnection, rows: list[dict[str, Any]], embeddings: Any, searched: list[str]
+) -> None:
+    """Chunk rows with their embeddings; `searched` is what full text matches (the chunk text
+    under its heading path or symbol), row by row."""
     matrix = np.asarray(embeddings, dtype=np.float32)
     columns = list(rows[0])
     if is_postgres(conn):
         statement = sa.text(
-            f"INSERT INTO kb_chunks ({', '.join(columns)}, embedding) "
-            f"VALUES ({', '.join(':' + c for c in columns)}, CAST(:embedding AS vector))"
+            f"INSERT INTO kb_chunks ({', '.join(columns)}, embedding, text_search) "
+            f"VALUES ({', '.join(':' + c for c in columns)}, CAST(:embedding AS vector), "
+            "to_tsvector('english', :searched))"
         )
         params = [
-            {**row, "embedding": pg_vector(vector)}
-            for row, vector in zip(rows, matrix, strict=True)
+            {**row, "embedding": pg_vector(vector), "searched": text}
+            for row, vector, text in zip(rows, matrix, searched, strict=True)
         ]
         await conn.execute(statement, params)
         return
@@ -55,7 +60,10 @@ async def insert_chunks(conn: AsyncConnection, rows: list[dict[str, Any]], embed
     )
     await conn.execute(
         sa.text("INSERT INTO kb_chunks_fts (chunk_id, text) VALUES (:chunk_id, :text)"),
-        [{"chunk_id": row["chunk_id"], "text": row["text"]} for row in rows],
+        [
+            {"chunk_id": row["chunk_id"], "text": text}
+            for row, text in zip(rows, searched, strict=True)
+        ],
     )
 
 
@@ -104,6 +112,24 @@ async def text_ranking(conn: AsyncConnection, query: str, limit: int) -> list[st
         )
         result = await conn.execute(statement, {"match": match, "limit": limit})
     return [str(row[0]) for row in result]
+
+
+async def term_counts(conn: AsyncConnection, terms: list[str]) -> tuple[int, dict[str, int]]:
+    """The number of chunks, and how many of them the full-text index matches for each term."""
+    total = int((await conn.execute(sa.text("SELECT count(*) FROM kb_chunks"))).scalar_one())
+    counts: dict[str, int] = {}
+    for term in dict.fromkeys(terms):
+        if is_postgres(conn):
+            statement = sa.text(
+                "SELECT count(*) FROM kb_chunks "
+                "WHERE text_search @@ plainto_tsquery('english', :term)"
+            )
+            params = {"term": term}
+        else:
+            statement = sa.text("SELECT count(*) FROM kb_chunks_fts WHERE kb_chunks_fts MATCH :m")
+            params = {"m": '"' + term.replace('"', '""') + '"'}
+        counts[term] = int((await conn.execute(statement, params)).scalar_one())
+    return total, counts
 
 
 async def dense_ranking_postgres(

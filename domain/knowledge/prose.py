@@ -35,41 +35,24 @@ def prose_chunks(
 
 
 def _by_headings(sections: Sequence[Section], max_chars: int, overlap: int) -> list[Piece]:
+    """One section, one chunk (split by paragraphs when too big): a chunk never mixes sections,
+    since an answer quoted from a chunk must not borrow a neighbour's facts."""
     units: list[Piece] = []
+    bare: Section | None = None  # a heading with nothing under it, waiting for its first child
     for section in sections:
+        if bare is not None:
+            section = Section(section.path, (*bare.blocks, *section.blocks))
+            bare = None
+        if all(block.heading for block in section.blocks):
+            bare = section
+            continue
         items = [(block, section.path) for block in section.blocks]
         flow = Flow(items)
         whole = flow.whole() if len(flow.text) <= max_chars else None
         units.extend([whole] if whole else _packed(items, max_chars, overlap))
-    return _merge_small(units, max_chars)
-
-
-def _merge_small(units: Sequence[Piece], max_chars: int) -> list[Piece]:
-    """Joins a small unit to its neighbour when both fit in one chunk and stay under one parent.
-
-    A chunk keeps the path of its first section, so a later section may only join when it lies
-    under that section's parent: a sibling, or a descendant of one.
-    """
-    small = max_chars // 4
-    merged: list[Piece] = []
-    for unit in units:
-        last = merged[-1] if merged else None
-        if (
-            last is not None
-            and min(len(last.text), len(unit.text)) < small
-            and len(last.text) + 2 + len(unit.text) <= max_chars
-            and _under_parent_of(last.path, unit.path)
-        ):
-            text = f"{last.text}\n\n{unit.text}"
-            merged[-1] = Piece(text, last.start_line, unit.end_line, last.path)
-        else:
-            merged.append(unit)
-    return merged
-
-
-def _under_parent_of(first: tuple[str, ...], other: tuple[str, ...]) -> bool:
-    parent = first[:-1]
-    return other[: len(parent)] == parent
+    if bare is not None:
+        units.extend(_flush([(block, bare.path) for block in bare.blocks]))
+    return units
 
 
 def _packed(items: Sequence[_Item], max_chars: int, overlap: int) -> list[Piece]:

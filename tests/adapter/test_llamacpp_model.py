@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.llm.llamacpp_model import LlamaCppModel, _gemma_prompt, assemble_model
+from adapters.llm.llamacpp_model import LlamaCppModel, assemble_model
 from domain.language import ChatMessage, GenerationRequest, GenerationUsage
 
 REQUEST = GenerationRequest(
@@ -80,11 +80,3 @@ def test_llama_cpp_native_logs_go_to_logging_not_stderr(
 
 def gemma_models_dir(model: LlamaCppModel) -> str:
     return str(Path(model._llama.model_path).parent)
-
-
-def test_gemma_chat_format_folds_the_system_prompt_into_the_first_turn() -> None:
-    prompt = _gemma_prompt(REQUEST)
-    assert prompt == (
-        "<start_of_turn>user\nAnswer briefly.\n\nWhat is 2 + 2?<end_of_turn>\n"
-        "<start_of_turn>model\n"
-    )

@@ -24,6 +24,7 @@ from tests.fakes import (
     RecordingPlatform,
     ScriptedIndex,
     ScriptedModel,
+    trusting_grounder,
 )
 
 HIT = SearchHit("c1", "kb/deploy.md", "Rollback", 30, 38, "Run make rollback.", "MIT", 0.9, 0.8)
@@ -41,9 +42,11 @@ def privacy_for(store: SqlEventStore) -> PrivacyService:
 def answerer(
     store: SqlEventStore, privacy: PrivacyService, log: SqlConversationLog, model: ScriptedModel
 ) -> AnswerQuestion:
+    index = ScriptedIndex([HIT])
     return AnswerQuestion(
-        store, privacy, ScriptedIndex([HIT]), model, TEMPLATE, RecordingPlatform(), log=log
-    )
+        store, privacy, index, model, TEMPLATE, RecordingPlatform(), log=log,
+        grounder=trusting_grounder(index),
+    )  # fmt: skip
 
 
 async def test_threads_votes_and_stats_follow_the_events(
@@ -74,6 +77,7 @@ async def test_threads_votes_and_stats_follow_the_events(
 
     stats = await log.stats()
     assert (stats.questions, stats.follow_ups, stats.answers, stats.failures) == (4, 1, 3, 1)
+    assert stats.modes == {"generated": 3}
     assert (stats.positive, stats.negative, stats.asker_votes) == (5, 1, 1)
     assert stats.rated_answers == 2
     assert abs(stats.feedback_rate - 2 / 3) < 1e-9

@@ -133,11 +133,12 @@ async def test_a_model_change_is_detected_and_re_embeds(db: Database, store: Sql
     await old.ingest(DOCS)
     new = Knowledge(db, store, HashingEmbedder("test/new-model"))
     async with db.read() as conn:
-        assert await new.projection.stale_models(conn) == [("test/old-model", 384)]
+        assert await new.projection.stale_models(conn) == [(old.projection.model_label, 384)]
     await new.runner.rebuild(new.projection)
     async with db.read() as conn:
         assert await new.projection.stale_models(conn) == []
-    assert {row[3] for row in await new.chunk_rows()} == {"test/new-model"}
+    # The label names the embedder and the search-text recipe: either changing re-embeds.
+    assert {row[3] for row in await new.chunk_rows()} == {"test/new-model text-v2"}
 
 
 async def test_sources_list_license_and_content_hash(knowledge: Knowledge, db: Database) -> None:

@@ -40,7 +40,9 @@ def test_ask_answers_with_sources_and_stores_the_exchange(env: dict[str, str]) -
                  env=env, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert set(answer) == {"answer_id", "answer", "sources", "model_version", "latency_ms"}
+    assert set(answer) == {
+        "answer_id", "answer", "sources", "model_version", "latency_ms", "answer_mode"
+    }  # fmt: skip
     assert answer["answer"].strip()
     assert "You are Buddy" not in answer["answer"]  # the prompt is not echoed back
     assert answer["model_version"] == "llamacpp:gemma-3-270m-q4_k_m"
@@ -87,7 +89,9 @@ def test_follow_up_reactions_and_stats(env: dict[str, str]) -> None:
 
     stats = json.loads(buddy("stats", "--json", env=env).stdout)
     assert set(stats) == {"questions", "follow_ups", "answers", "failures", "ratings",
-                          "feedback_rate", "models", "dataset"}  # fmt: skip
+                          "feedback_rate", "models", "dataset", "answer_modes"}  # fmt: skip
+    modes = stats["answer_modes"]
+    assert sum(mode["count"] for mode in modes.values()) == stats["answers"]
     assert stats["dataset"] == {"curated_examples": 0, "next_milestone": 100}
     assert stats["questions"] == before["questions"] == before["answers"] + before["failures"]
     assert stats["follow_ups"] == 1

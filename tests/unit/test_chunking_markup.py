@@ -121,16 +121,32 @@ def test_setext_headings_are_headings() -> None:
     assert chunks[1].start_line == 6
 
 
-def test_small_sections_merge_keeping_the_first_locator_and_both_spans() -> None:
-    text = f"# A\n\nshort.\n\n## B\n\ntiny.\n\n## C\n\n{_filler(60)}\n"
+def test_sections_never_share_a_chunk_however_small() -> None:
+    # The sample KB's deployment guide: every section is a few lines, and merging them made one
+    # chunk that answered "the p99 threshold" with the deploy steps around it.
+    text = (
+        "# Deploying\n\nThis guide covers deploys.\n\n## Deploy to production\n\n"
+        "Run make deploy.\n\n## Rolling back\n\nIf p99 latency doubles, run make rollback.\n"
+    )
 
-    chunks = chunk_file("a.md", text, max_chars=400)
+    chunks = chunk_file("deploy.md", text, max_chars=1500)
 
-    assert chunks[0].locator == "A"
-    assert "short." in chunks[0].text
-    assert "tiny." in chunks[0].text
+    assert [chunk.locator for chunk in chunks] == [
+        "Deploying", "Deploying > Deploy to production", "Deploying > Rolling back",
+    ]  # fmt: skip
+    assert chunks[2].text == "Rolling back\n\nIf p99 latency doubles, run make rollback."
+    assert (chunks[2].start_line, chunks[2].end_line) == (9, 11)
+    assert all("make deploy" not in chunk.text for chunk in chunks if chunk is not chunks[1])
+
+
+def test_a_heading_with_nothing_under_it_joins_its_first_child() -> None:
+    text = "# Guide\n\n## Install\n\nRun pip install buddy.\n"
+
+    chunks = chunk_file("guide.md", text)
+
+    assert [chunk.locator for chunk in chunks] == ["Guide > Install"]
+    assert chunks[0].text == "Guide\n\nInstall\n\nRun pip install buddy."
     assert chunks[0].start_line == 1
-    assert chunks[0].end_line >= 7
 
 
 def test_small_sections_do_not_merge_across_a_parent_boundary() -> None:

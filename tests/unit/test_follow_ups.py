@@ -20,6 +20,7 @@ from tests.fakes import (
     RecordingPlatform,
     ScriptedIndex,
     ScriptedModel,
+    trusting_grounder,
 )
 
 TEMPLATE = PromptTemplate(
@@ -44,7 +45,7 @@ class Rig:
         self.ask = AnswerQuestion(
             self.store, self.privacy, self.index, self.model, TEMPLATE, self.platform,
             AnsweringSettings(**settings),  # type: ignore[arg-type]
-            InMemoryConversationLog(self.store),
+            InMemoryConversationLog(self.store), trusting_grounder(self.index),
         )  # fmt: skip
 
     def prompt(self, n: int) -> str:
@@ -59,7 +60,8 @@ async def test_a_follow_up_in_the_thread_carries_the_earlier_exchange() -> None:
     assert "Earlier in this thread" not in rig.prompt(0)
     assert "Question: how do I roll back prod?\nAnswer: Run make rollback [1]." in rig.prompt(1)
     assert rig.prompt(1).endswith("Question: and on staging?\nAnswer:")
-    assert rig.index.queries[1] == "how do I roll back prod?\nand on staging?"
+    # A short follow-up retrieves with the words of the question it follows.
+    assert rig.index.queries[1] == "and on staging? (roll back prod)"
     assert rig.model.requests[1].stop == ("\nQuestion:",)
     asked = [e for e in rig.store.events if e.type.endswith("Asked")]
     assert [e.type for e in asked] == ["conversation.QuestionAsked", "conversation.FollowUpAsked"]
@@ -107,7 +109,14 @@ async def test_the_answer_streams_as_drafts_and_lineage_has_the_timings() -> Non
     answer = await rig.ask(Question(ALICE, "general", "how to roll back?"))
     assert rig.platform.drafts == ["Run ", "Run make ", "Run make rollback."]
     timings = rig.store.events[-1].payload["timings_ms"]
-    assert set(timings) == {"storage", "retrieval", "prompt", "first_token", "generation"}
+    assert set(timings) == {
+        "storage",
+        "retrieval",
+        "prompt",
+        "first_token",
+        "generation",
+        "checking",
+    }
     assert set(answer.timings_ms) == set(timings)
 
 

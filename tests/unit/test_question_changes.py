@@ -19,6 +19,7 @@ from tests.fakes import (
     RecordingPlatform,
     ScriptedIndex,
     ScriptedModel,
+    trusting_grounder,
 )
 
 HIT = SearchHit("c1", "kb/deploy.md", "Rollback", 30, 38, "Run make rollback.", "MIT", 0.9, 0.8)
@@ -33,9 +34,10 @@ class Rig:
             self.store, NoScrub(), HmacPseudonymizer(b"p" * 32), AesGcmSealer(self.keys),
             self.keys, self.clock,
         )  # fmt: skip
+        index = ScriptedIndex([HIT])
         self.ask = AnswerQuestion(
-            self.store, self.privacy, ScriptedIndex([HIT]), ScriptedModel(["Run it."]), TEMPLATE,
-            RecordingPlatform(),
+            self.store, self.privacy, index, ScriptedModel(["Run it."]), TEMPLATE,
+            RecordingPlatform(), grounder=trusting_grounder(index),
         )  # fmt: skip
         self.change = ChangeQuestion(self.store, self.privacy)
 

@@ -26,6 +26,7 @@ from tests.fakes import (
     NoScrub,
     RecordingPlatform,
     ScriptedIndex,
+    trusting_grounder,
 )
 
 REQUEST = GenerationRequest((ChatMessage("user", "how do I roll back?"),), max_tokens=16)
@@ -171,9 +172,10 @@ async def test_swap_under_load_fails_no_answer_and_each_lineage_names_its_writer
         store, NoScrub(), HmacPseudonymizer(b"p" * 32), AesGcmSealer(keys), keys, FixedClock()
     )
     platform = RecordingPlatform()
+    index = ScriptedIndex([HIT])
     ask = AnswerQuestion(
-        store, privacy, ScriptedIndex([HIT]), await serving.model(), TEMPLATE, platform,
-        AnsweringSettings(),
+        store, privacy, index, await serving.model(), TEMPLATE, platform,
+        AnsweringSettings(), grounder=trusting_grounder(index),
     )  # fmt: skip
     person = Person("local", "default", "alice")
 

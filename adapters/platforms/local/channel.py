@@ -15,7 +15,7 @@ class LocalChannel:
     def __init__(self, write: Callable[[str], None] | None = None) -> None:
         self.sent: list[tuple[str, str | None, Answer]] = []
         self._write = write
-        self._shown = 0  # characters of the current answer already written
+        self._shown = ""  # what of the current answer was already written
 
     async def draft(
         self, answer_id: str, channel_id: str, thread_id: str | None, text_so_far: str
@@ -23,17 +23,21 @@ class LocalChannel:
         if self._write is None:
             return
         text = text_so_far.lstrip()  # the model often opens with blank lines
-        if len(text) > self._shown:
-            self._write(text[self._shown :])
-            self._shown = len(text)
+        if len(text) > len(self._shown):
+            self._write(text[len(self._shown) :])
+            self._shown = text
 
     async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None:
         self.sent.append((channel_id, thread_id, answer))
         if self._write is not None:
-            # Nothing streamed (no passages, or a failure): the whole reply goes out now.
-            self._write(answer.text if self._shown == 0 else "")
+            final = answer.text.lstrip()
+            if final.startswith(self._shown):
+                self._write(final[len(self._shown) :])
+            else:
+                # A terminal cannot edit what it printed: the checked answer follows in full.
+                self._write("\n\n(checked against the docs, the answer is:)\n" + final)
             self._write("\n")
-        self._shown = 0
+        self._shown = ""
 
 
 def answer_json(answer: Answer) -> dict[str, object]:
@@ -46,6 +50,7 @@ def answer_json(answer: Answer) -> dict[str, object]:
         ],
         "model_version": answer.model_version,
         "latency_ms": answer.latency_ms,
+        "answer_mode": answer.mode,
     }
 
 

@@ -36,6 +36,7 @@ from tests.fakes import (
     NoScrub,
     ScriptedIndex,
     ScriptedModel,
+    trusting_grounder,
 )
 
 HIT = SearchHit("c1", "kb/deploy.md", "Rollback", 30, 38, "Run make rollback.", "MIT", 0.9, 0.8)
@@ -158,9 +159,10 @@ async def running_bot(pieces: list[str] | None = None) -> AsyncIterator[Bot]:
                                  AesGcmSealer(keys), keys, FixedClock())  # fmt: skip
         model = ScriptedModel(pieces or ["Run ", "make ", "rollback", " [1]."], delay_s=0.01)
         service = DiscordService(TOKEN, api_url=fake.api_url, timing=FAST)
+        index = ScriptedIndex([HIT])
         answerer = AnswerQuestion(
-            store, privacy, ScriptedIndex([HIT]), model, TEMPLATE, service.platform,
-            log=InMemoryConversationLog(store),
+            store, privacy, index, model, TEMPLATE, service.platform,
+            log=InMemoryConversationLog(store), grounder=trusting_grounder(index),
         )  # fmt: skip
         outbox = NotifyingOutbox(store, fake.notify)
         worker = AnswerWorker(outbox, {"discord": answerer}, poll_s=0.05)

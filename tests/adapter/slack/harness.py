@@ -39,6 +39,7 @@ from tests.fakes import (
     NoScrub,
     ScriptedIndex,
     ScriptedModel,
+    trusting_grounder,
 )
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -111,9 +112,11 @@ class BuddyProcess:
             bot_user_id=bot_user_id, post_interval_s=post_interval_s,
             edit_interval_s=edit_interval_s, connect_timeout_s=connect_timeout_s,
         )  # fmt: skip
+        index = ScriptedIndex([HIT])
         self.answerer = AnswerQuestion(
-            world.store, world.privacy, ScriptedIndex([HIT]), model, TEMPLATE,
+            world.store, world.privacy, index, model, TEMPLATE,
             self.service.platform, log=InMemoryConversationLog(world.store),
+            grounder=trusting_grounder(index),
         )  # fmt: skip
         self.worker = AnswerWorker(world.outbox, {"slack": self.answerer}, concurrency=concurrency)
         self.service.bind(InboundHandlers(
