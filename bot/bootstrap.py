@@ -127,7 +127,7 @@ class Services:
     async def rater(self) -> RateAnswer:
         return RateAnswer(self.store, await self.privacy())
 
-    async def answerer(self, platform: Any, **overrides: Any) -> Any:
+    async def answerer(self, platform: Any, grounding: Any = None, **overrides: Any) -> Any:
         from adapters.llm.prompt_files import load_prompt
         from domain.answering import AnsweringSettings, AnswerQuestion
         from domain.grounding.grounder import Grounder, GroundingSettings
@@ -142,7 +142,7 @@ class Services:
             # Leave room in the window for the answer itself.
             settings.budget_tokens = model.context_tokens - settings.max_tokens - 64
         index = self.knowledge_index()
-        grounder = Grounder(index, self.embedder, GroundingSettings(k=settings.k))
+        grounder = Grounder(index, self.embedder, grounding or GroundingSettings(k=settings.k))
         return AnswerQuestion(
             self.store, await self.privacy(), index, model,
             load_prompt("answer", ANSWER_PROMPT), platform, settings, self.conversations,

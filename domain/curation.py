@@ -48,6 +48,7 @@ class Interaction:
     # The passages the answer was written from, laid out as its prompt showed them ("" when
     # unknown), so training sees the prompt that serving sees.
     passages: str = ""
+    answer_mode: str | None = None  # generated, extractive or declined (None: before modes)
 
 
 class CurationSource(Protocol):
@@ -91,6 +92,8 @@ def qualifies(item: Interaction) -> str | None:
         return "consent"
     if item.answer is None:
         return "failed"
+    if item.answer_mode == "declined":
+        return "declined"  # the model never sees a question Buddy declines: nothing to learn
     asker_vote = item.votes.get(item.user)
     if asker_vote == -1:
         return "asker_negative"

@@ -65,6 +65,7 @@ class SqlCurationSource:
                 ),
                 sources=tuple(sources.get(row["answer_id"], ())),
                 model_version=row["model_version"],
+                answer_mode=row["answer_mode"],
                 passages=_passages(
                     sources.get(row["answer_id"], []), chunk_ids.get(row["answer_id"], []), texts
                 ),

@@ -29,7 +29,7 @@ class AbstainRule:
     # most abstentions with false abstentions at most 10% (ADR 0009).
     min_dense: float = 0.35
     min_coverage: float = 0.10
-    min_unit: float = 0.35
+    min_unit: float = 0.40
 
     def answerable(self, relevance: Relevance) -> bool:
         return (

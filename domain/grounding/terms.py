@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -250,9 +251,23 @@ class TermStats:
 def weighted_coverage(wanted: Iterable[Wanted], present: set[str], stats: TermStats) -> float:
     """The share of the wanted terms' weight (rarer terms weigh more) found among `present`."""
     total = found = 0.0
+    ordered: list[str] | None = None
     for spellings in wanted:
         weight = stats.idf(spellings[0])
         total += weight
         if any(spelling in present for spelling in spellings):
             found += weight
+            continue
+        ordered = sorted(present) if ordered is None else ordered
+        if _prefix_of_any(spellings[0], ordered):
+            found += weight
     return found / total if total else 0.0
+
+
+def _prefix_of_any(term: str, ordered: list[str]) -> bool:
+    """Chat shortens words ("prod", "config", "repo"); a term of 4+ letters that starts a
+    passage word counts as that word."""
+    if len(term) < 4 or not term.isalpha():
+        return False
+    at = bisect.bisect_left(ordered, term)
+    return at < len(ordered) and ordered[at].startswith(term)

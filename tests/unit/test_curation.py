@@ -62,6 +62,15 @@ def test_who_decides_whether_an_answer_qualifies() -> None:
     assert qualifies(item({"asker": 1}, answer=None)) == "failed"
     excluded = Interaction("a", "asker", None, 0, "q", "x", {"asker": 1}, True)
     assert qualifies(excluded) == "consent"
+    # A declined question never reaches the model: liking the refusal teaches it nothing.
+    declined = Interaction(
+        "a", "asker", None, 0, "q", "x", {"asker": 1}, False, answer_mode="declined"
+    )
+    assert qualifies(declined) == "declined"
+    quoted = Interaction(
+        "a", "asker", None, 0, "q", "x", {"asker": 1}, False, answer_mode="extractive"
+    )
+    assert qualifies(quoted) is None
 
 
 async def test_curation_applies_every_rule_and_records_the_dataset() -> None:

@@ -19,7 +19,7 @@ from domain.grounding.extractive import (
 from domain.grounding.grounder import Grounder
 from domain.grounding.relevance import AbstainRule, Relevance
 from domain.grounding.support import check_support, released_until
-from domain.grounding.terms import TermStats, question_terms, terms
+from domain.grounding.terms import TermStats, question_terms, terms, weighted_coverage
 from domain.grounding.units import passage_units
 from domain.knowledge.search_text import search_text
 from domain.language import PromptTemplate
@@ -64,6 +64,15 @@ def test_search_text_heads_prose_with_its_heading_path_and_code_with_path_and_sy
     assert search_text("src/retry.py", "Retry.run", "code", "def run():") == (
         "src/retry.py Retry.run\ndef run():"
     )
+
+
+def test_a_shortened_word_matches_the_word_it_starts() -> None:
+    stats = TermStats(10, {})
+    assert (
+        weighted_coverage(question_terms("prod config"), terms("production configuration"), stats)
+        == 1.0
+    )
+    assert weighted_coverage(question_terms("ack"), terms("acknowledge"), stats) == 0.0  # too short
 
 
 def test_terms_match_inflections_identifiers_and_split_compounds() -> None:
@@ -163,11 +172,12 @@ async def test_an_unanswerable_question_is_declined_with_no_sources_and_no_gener
 
 
 async def test_a_supported_reply_is_kept_as_generated() -> None:
-    model = ScriptedModel(["Run make rollback ", "ENV=production [1]."])
+    reply = "To roll back a production deploy, run make rollback ENV=production [1]."
+    model = ScriptedModel([reply[:30], reply[30:]])
     ask, store = _answerer(model, HITS)
     answer = await ask(Question(ALICE, "general", "how do I roll back a production deploy?"))
     assert answer.mode == "generated"
-    assert answer.text == "Run make rollback ENV=production [1]."
+    assert answer.text == reply
     lineage = store.events[-1].payload
     assert lineage["answer_mode"] == "generated"
     assert lineage["support"] == 1.0
