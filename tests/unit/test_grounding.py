@@ -16,6 +16,7 @@ from domain.grounding.extractive import (
     extract,
     score_units,
 )
+from domain.grounding.followups import standalone_query
 from domain.grounding.grounder import Grounder
 from domain.grounding.relevance import AbstainRule, Relevance
 from domain.grounding.support import check_support, released_until
@@ -222,3 +223,15 @@ async def test_an_echo_of_a_passage_header_is_not_an_answer() -> None:
     ask, _ = _answerer(model, HITS)
     answer = await ask(Question(ALICE, "general", "how do I roll back a production deploy?"))
     assert answer.mode == "extractive"
+
+
+def test_a_follow_up_that_points_back_borrows_the_earlier_questions_words() -> None:
+    earlier = ["how do I add our docs folder to buddy?"]
+    assert standalone_query(earlier, "and on staging?") == "and on staging? (add docs folder buddy)"
+    # Four words of its own, but "it" points back at the earlier question.
+    assert standalone_query(earlier, "does it re-read files that didn't change?").endswith(
+        "(add docs folder buddy)"
+    )
+    alone = "which grafana dashboard shows kafka consumer lag?"
+    assert standalone_query(earlier, alone) == alone
+    assert standalone_query([], "and on staging?") == "and on staging?"
