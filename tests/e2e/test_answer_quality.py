@@ -5,26 +5,13 @@ question the docs cannot answer is declined, and the answer benchmark runs on a 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_cli import buddy
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("quality")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("BUDDY_", "DATABASE"))}
-    environment["BUDDY_DATA_DIR"] = str(data / "data")
-    environment["DATABASE_URL"] = f"sqlite+aiosqlite:///{data / 'buddy.db'}"
-    done = buddy("ingest", str(ROOT / "data" / "sample-kb"), env=environment, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return environment
+# `env` (tests/e2e/conftest.py): a data dir with the sample knowledge base ingested, per module.
 
 
 def ask(env: dict[str, str], question: str) -> dict[str, object]:
