@@ -21,6 +21,7 @@ from bot.eval_sets import EvalQuestion, EvalSet, available_sets, load_set
 from bot.settings import Settings
 from domain.conversation import Answer, Question
 from domain.errors import ConfigurationError
+from domain.grounding.grounder import evidence
 from domain.grounding.support import check_support
 from domain.language import GenerationRequest, GenerationUsage, fit_context, format_passages
 from domain.privacy_service import Person
@@ -155,7 +156,7 @@ class _Runner:
         cited = await self._services.knowledge_index().chunks(
             [chunk["chunk_id"] for chunk in lineage.get("chunks", [])]
         )
-        support = check_support(answer.text, [_evidence(hit) for hit in cited])
+        support = check_support(answer.text, [evidence(hit) for hit in cited])
         return AnswerRecord(
             question, answer.text, [s.path for s in answer.sources], answer.mode == "declined",
             answer.latency_ms, support.sentences, support.supported, answer.mode,
@@ -195,7 +196,7 @@ class _Runner:
         text = "".join([piece async for piece in model.stream(request, GenerationUsage())]).strip()
         latency = retrieval_ms + (time.perf_counter() - started) * 1000
         used = hits[: len(passages)]
-        support = check_support(text, [_evidence(hit) for hit in used], question.question)
+        support = check_support(text, [evidence(hit) for hit in used], question.question)
         return AnswerRecord(
             question, text, [hit.source for hit in used], support.unsure, latency,
             support.sentences, support.supported,
@@ -209,10 +210,6 @@ def _retrieval_record(question: EvalQuestion, hits: list[SearchHit], ms: float) 
         question, text, [hit.source for hit in hits], not hits, ms,
         sentences.sentences if sentences else 0, sentences.supported if sentences else 0,
     )  # fmt: skip
-
-
-def _evidence(hit: SearchHit) -> str:
-    return f"{hit.source} {hit.locator}\n{hit.text}"
 
 
 def _event() -> str:

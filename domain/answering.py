@@ -283,6 +283,7 @@ class AnswerQuestion:
         started = time.perf_counter()
         pieces: list[str] = []
         shown = 0
+        checked = self._grounder.checks_replies
         stream = self._model.stream(request, usage)
         try:
             async for piece in stream:
@@ -290,7 +291,6 @@ class AnswerQuestion:
                     turn.lap("first_token", started)
                 pieces.append(piece)
                 text = "".join(pieces)
-                checked = self._grounder.checks_replies
                 ready = released_until(text, shown) if checked else len(text)
                 if ready > shown:
                     if not self._grounder.releasable(text[shown:ready], used):

@@ -14,7 +14,7 @@ from domain.grounding.extractive import (
     extract,
     score_units,
 )
-from domain.grounding.relevance import AbstainRule, Relevance, passage_coverage
+from domain.grounding.relevance import AbstainRule, Relevance
 from domain.grounding.support import Support, check_support
 from domain.grounding.terms import TermStats, Wanted, question_terms, terms, weighted_coverage
 from domain.knowledge.search_text import search_text
@@ -77,19 +77,27 @@ class Grounder:
         found_hits = await self._index.search(query, max(settings.candidates, settings.k))
         wanted = question_terms(query)
         stats = await self._index.term_stats([spellings[0] for spellings in wanted])
-        hits = _reranked(found_hits, wanted, stats, settings)
+        kept = [h for h in found_hits if (h.dense_score or 0.0) >= settings.min_passage_dense]
+        # Each hit's share of the question's rare words: re-ranks the hits, then judges them.
+        coverage = [weighted_coverage(wanted, terms(_searched(hit)), stats) for hit in kept]
+        ranked = sorted(
+            zip(kept, coverage, strict=True),
+            key=lambda pair: (pair[0].dense_score or 0.0) + settings.lexical_weight * pair[1],
+            reverse=True,
+        )[: settings.k]
+        hits = [hit for hit, _ in ranked]
         quoted = hits[: settings.quoted_passages]
         passages = [_passage(hit) for hit in quoted]
         units = candidate_units(passages)
         similarities = await self._similarities(query, [u.text for u in units])
-        scored = score_units(query, passages, units, stats, similarities, self.settings.extraction)
-        found = extract(scored, passages, self.settings.extraction)
+        scored = score_units(query, passages, units, stats, similarities, settings.extraction)
+        found = extract(scored, passages, settings.extraction)
         relevance = Relevance(
             dense=max((hit.dense_score or 0.0 for hit in hits), default=0.0),
-            coverage=passage_coverage(wanted, [_searched(hit) for hit in quoted], stats),
+            coverage=max((share for _, share in ranked[: len(quoted)]), default=0.0),
             unit=found.score if found else 0.0,
         )
-        answerable = bool(hits) and self.settings.rule.answerable(relevance)
+        answerable = bool(hits) and settings.rule.answerable(relevance)
         return Grounding(hits, relevance, found, answerable, wanted, stats)
 
     def declined(self, text: str) -> Outcome:
@@ -100,7 +108,7 @@ class Grounder:
         if grounding.extract is None:
             return self.declined(declined_text)
         used = [grounding.hits[index] for index in grounding.extract.passages]
-        support = check_support(grounding.extract.text, [_evidence(hit) for hit in used])
+        support = check_support(grounding.extract.text, [evidence(hit) for hit in used])
         return Outcome(EXTRACTIVE, grounding.extract.text, used, support.rate)
 
     def judge(
@@ -122,7 +130,7 @@ class Grounder:
         return self.extractive(grounding, declined_text)
 
     def support(self, question: str, reply: str, used: Sequence[SearchHit]) -> Support:
-        return check_support(reply, [_evidence(hit) for hit in used], question)
+        return check_support(reply, [evidence(hit) for hit in used], question)
 
     @property
     def checks_replies(self) -> bool:
@@ -133,7 +141,7 @@ class Grounder:
         """Whether sentences of a reply still being written may be shown."""
         if not self.checks_replies:
             return True
-        support = check_support(sentences, [_evidence(hit) for hit in used])
+        support = check_support(sentences, [evidence(hit) for hit in used])
         return not support.echo and support.supported == support.sentences
 
     def acceptable(self, support: Support) -> bool:
@@ -152,20 +160,6 @@ class Grounder:
         return [_cosine(first, vector) for vector in vectors[1:]]
 
 
-def _reranked(
-    hits: Sequence[SearchHit], wanted: list[Wanted], stats: TermStats, settings: GroundingSettings
-) -> list[SearchHit]:
-    """The hits by similarity plus their share of the question's rare words: the embedder alone
-    ranks a generic overview above the one section that names what was asked."""
-    kept = [hit for hit in hits if (hit.dense_score or 0.0) >= settings.min_passage_dense]
-
-    def score(hit: SearchHit) -> float:
-        coverage = weighted_coverage(wanted, terms(_searched(hit)), stats)
-        return (hit.dense_score or 0.0) + settings.lexical_weight * coverage
-
-    return sorted(kept, key=score, reverse=True)[: settings.k]
-
-
 def _passage(hit: SearchHit) -> Passage:
     return Passage(hit.source, hit.locator, hit.text, hit.kind == "code", hit.dense_score or 0.0)
 
@@ -174,7 +168,8 @@ def _searched(hit: SearchHit) -> str:
     return search_text(hit.source, hit.locator, hit.kind, hit.text)
 
 
-def _evidence(hit: SearchHit) -> str:
+def evidence(hit: SearchHit) -> str:
+    """What a hit offers to support an answer: its text under its path and heading."""
     return f"{hit.source} {hit.locator}\n{hit.text}"
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.grounding.terms import TermStats, Wanted, terms, weighted_coverage
-
 
 @dataclass(frozen=True)
 class Relevance:
@@ -37,7 +35,3 @@ class AbstainRule:
             and relevance.coverage >= self.min_coverage
             and relevance.unit >= self.min_unit
         )
-
-
-def passage_coverage(wanted: list[Wanted], searched_texts: list[str], stats: TermStats) -> float:
-    return max((weighted_coverage(wanted, terms(t), stats) for t in searched_texts), default=0.0)
