@@ -183,8 +183,10 @@ def test_a_few_steps_on_gemma_convert_validate_and_change_llama_cpp_greedy_outpu
     answer = "The staging cluster is codenamed purple-giraffe-42."
     example = {"messages": [{"role": "user", "content": question},
                             {"role": "assistant", "content": answer}]}  # fmt: skip
+    # 1e-2 for 6 steps overshoots on some CPUs (greedy output empty); 5e-3 for 12 steps lands
+    # the answer on every CPU tried, at about 30 s.
     config = TrainConfig(
-        rank=4, alpha=8, max_steps=6, batch_size=1, max_length=64, learning_rate=1e-2, dropout=0.0
+        rank=4, alpha=8, max_steps=12, batch_size=1, max_length=64, learning_rate=5e-3, dropout=0.0
     )
     started = time.perf_counter()
     result = train_lora(gemma_hf_base, [example], tmp_path / "run", config)
