@@ -5,6 +5,7 @@ export` writes one split of it as chat-format JSONL."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 Runner = Callable[[Callable[[Settings], Coroutine[Any, Any, None]]], None]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 SPLITS = ("train", "eval", "all", "pairs")
+log = logging.getLogger(__name__)
 
 
 def dataset_dir(settings: Settings) -> Path:
@@ -61,6 +63,9 @@ async def curate_dataset(services: Services) -> dict[str, Any]:
 
     settings = services.settings
     source = SqlCurationSource(services.db, services.store, services.projections)
+    # Read before the interactions: a consent change that lands while curating makes this
+    # dataset stale, and the next reader curates again.
+    consent_position = await source.consent_position()
     curator = CurateDataset(source, await services.privacy(), services.embedder, services.store)
     dataset = await curator()
     folder = dataset_dir(settings)
@@ -69,8 +74,44 @@ async def curate_dataset(services: Services) -> dict[str, Any]:
         _write_private(folder / f"{name}.jsonl", examples)
     goal = next_milestone(dataset.size, settings.milestone_counts)  # BUDDY_MILESTONES
     summary = dataset.summary() | {"next_milestone": goal}
-    _write_private(folder / "summary.json", [summary])
+    _write_private(folder / "summary.json", [summary | {"consent_position": consent_position}])
     return summary
+
+
+async def current_dataset(services: Services) -> Path:
+    """The curated dataset's folder, curated again first when someone opted out, was erased or
+    had a channel excluded since it was written (here or on another replica): no export,
+    training run or evaluation reads text that is no longer ours to use."""
+    from adapters.store.curation_source import SqlCurationSource
+
+    folder = dataset_dir(services.settings)
+    written = _consent_position_of(folder)
+    if written is None:
+        return folder  # nothing curated yet: the reader says so
+    source = SqlCurationSource(services.db, services.store, services.projections)
+    if await source.consent_position() > written:
+        log.info("consent changed since the dataset was curated: curating it again")
+        await curate_dataset(services)
+    return folder
+
+
+async def purge_dataset(services: Services) -> bool:
+    """After a consent change: curate again at once when a dataset is on this disk, so its
+    files stop holding the text of whoever left. True when it did."""
+    if _consent_position_of(dataset_dir(services.settings)) is None:
+        return False
+    await curate_dataset(services)
+    return True
+
+
+def _consent_position_of(folder: Path) -> int | None:
+    """The consent position the dataset in `folder` was curated at; None when there is none
+    (-1 for a dataset written before curation recorded it: stale at the first consent change)."""
+    try:
+        first = (folder / "summary.json").read_text(encoding="utf-8").splitlines()[0]
+        return int(json.loads(first).get("consent_position", -1))
+    except (OSError, IndexError, ValueError, AttributeError):
+        return None
 
 
 async def synthesize_examples(services: Services, n: int) -> dict[str, Any]:
@@ -102,10 +143,17 @@ async def synthesize_examples(services: Services, n: int) -> dict[str, Any]:
     return report.as_json()
 
 
-def export(settings: Settings, out: Path, split: str) -> None:
-    folder = dataset_dir(settings)
+async def export(settings: Settings, out: Path, split: str) -> None:
+    from bot.bootstrap import bootstrap
+
     if split not in SPLITS:
         raise BuddyError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    async with bootstrap(settings) as services:
+        folder = await current_dataset(services)
+    _write_export(folder, out, split)
+
+
+def _write_export(folder: Path, out: Path, split: str) -> None:
     if not (folder / "train.jsonl").exists():
         raise BuddyError("no curated dataset yet: run `buddy curate` first")
     parts = ["train", "eval"] if split == "all" else [split]
@@ -153,7 +201,4 @@ def register(app: typer.Typer, run: Runner) -> None:
     ) -> None:
         """Write the curated dataset (chat-format JSONL; pairs: preference pairs)."""
 
-        async def work(settings: Settings) -> None:
-            export(settings, out, split)
-
-        run(work)
+        run(lambda settings: export(settings, out, split))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.settings import Settings
 from domain.privacy_service import Person
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Services
 
 Runner = Callable[[Callable[[Settings], Coroutine[Any, Any, None]]], None]
 
@@ -38,7 +41,7 @@ async def forget(settings: Settings, person: Person, as_json: bool) -> None:
 
     async with bootstrap(settings) as services:
         erasure = await (await services.privacy()).forget(person)
-        await services.refresh_consent()
+        await _consent_changed(services)
     _report(
         as_json,
         {"user": erasure.user, "keys_shredded": erasure.keys_shredded},
@@ -52,7 +55,7 @@ async def consent(settings: Settings, person: Person, opt_out: bool, as_json: bo
     async with bootstrap(settings) as services:
         privacy = await services.privacy()
         user = await (privacy.opt_out(person) if opt_out else privacy.opt_in(person))
-        await services.refresh_consent()
+        await _consent_changed(services)
     state = "opted_out" if opt_out else "opted_in"
     _report(as_json, {"user": user, "state": state}, f"user {user[:12]}… is now {state}")
 
@@ -64,8 +67,17 @@ async def exclude_channel(
 
     async with bootstrap(settings) as services:
         channel = await (await services.privacy()).exclude_channel(platform, workspace, channel_id)
-        await services.refresh_consent()
+        await _consent_changed(services)
     _report(as_json, {"channel": channel, "state": "excluded"}, f"channel {channel[:12]}… excluded")
+
+
+async def _consent_changed(services: Services) -> None:
+    """The consent projection first (the server reads it), then the curated files on this disk
+    (another replica's are curated again when next read)."""
+    from bot.learning_commands import purge_dataset
+
+    await services.refresh_consent()
+    await purge_dataset(services)
 
 
 def _report(as_json: bool, document: dict[str, object], line: str) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot.learning_commands import Runner, dataset_dir
+from bot.learning_commands import Runner, current_dataset
 from bot.settings import Settings
 from domain.errors import BuddyError
 
@@ -82,7 +82,7 @@ async def run_training(
 
     settings = services.settings
     with _training_lock(settings.data_dir):
-        data = CuratedSet.load(dataset_dir(settings))
+        data = CuratedSet.load(await current_dataset(services))
         config = train_config(settings, max_steps)
         base, base_dir, served_gguf = await base_weights(settings)
         registry = services.model_registry()

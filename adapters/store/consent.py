@@ -57,6 +57,11 @@ class ConsentProjection:
         states = set((await conn.execute(query)).scalars())
         return bool(states & {"opted_out", "erased", "excluded"})
 
+    async def last_change(self, conn: AsyncConnection) -> int:
+        """The store position of the newest consent change (0: none yet)."""
+        newest = (await conn.execute(sa.select(sa.func.max(table.c.position)))).scalar()
+        return int(newest or 0)
+
     async def states(self, conn: AsyncConnection) -> dict[str, str]:
         rows = (await conn.execute(sa.select(table.c.subject, table.c.state))).all()
         return {subject: state for subject, state in rows}

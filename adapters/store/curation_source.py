@@ -28,6 +28,13 @@ class SqlCurationSource:
         self._store = store
         self._runner = runner
 
+    async def consent_position(self) -> int:
+        """The position of the newest opt-out, opt-in, erasure or channel exclusion: a curated
+        dataset written before it may hold text that is no longer ours to use."""
+        await self._runner.catch_up(ConsentProjection())
+        async with self._db.read() as conn:
+            return await ConsentProjection().last_change(conn)
+
     async def interactions(self) -> list[Interaction]:
         await self._runner.catch_up(ConversationProjection())
         await self._runner.catch_up(ConsentProjection())
