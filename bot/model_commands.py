@@ -8,12 +8,15 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.settings import Settings
 from domain.errors import BuddyError
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Services
 
 Runner = Callable[[Callable[[Settings], Coroutine[Any, Any, None]]], None]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -117,12 +120,24 @@ async def models(settings: Settings, as_json: bool) -> None:
         typer.echo("\n".join(models_lines(document)))
 
 
+async def admin(services: Services) -> str:
+    """Who ran an admin command, as the local channel names its users: a pseudonym of the OS
+    login (the same one `buddy ask` stores), never the login itself."""
+    from adapters.platforms.local.channel import LocalChannel
+    from domain.privacy_service import Person
+
+    privacy = await services.privacy()
+    return privacy.pseudonym(
+        Person(LocalChannel.platform, LocalChannel.workspace, getpass.getuser())
+    )
+
+
 async def promote(settings: Settings, version: str, as_json: bool) -> None:
     from bot.bootstrap import bootstrap
 
     async with bootstrap(settings) as services:
         promoted = await services.model_registry().promote(
-            version, reason="admin", by=getpass.getuser()
+            version, reason="admin", by=await admin(services)
         )
     if as_json:
         sys.stdout.write(json.dumps(promoted) + "\n")
@@ -134,7 +149,8 @@ async def rollback(settings: Settings, as_json: bool) -> None:
     from bot.bootstrap import bootstrap
 
     async with bootstrap(settings) as services:
-        rolled = await services.model_registry().rollback("admin", {"by": getpass.getuser()})
+        by = await admin(services)
+        rolled = await services.model_registry().rollback("admin", {"by": by})
     if as_json:
         sys.stdout.write(json.dumps(rolled) + "\n")
     else:

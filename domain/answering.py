@@ -164,7 +164,8 @@ class AnswerQuestion:
         if earlier:
             payload["follows"] = earlier[-1].answer_id
         kind = "conversation.FollowUpAsked" if earlier else "conversation.QuestionAsked"
-        metadata = {"platform_event_id": question.platform_event_id}
+        # No platform id in the event (it names the channel and the message): the answer id is
+        # derived from it, and only the append's idempotency key carries it.
         stream = f"conversation-{answer_id}"
         # The reply's destination is the platform's own channel and thread: the pending job
         # must be able to reply after a restart, and pseudonyms cannot be reversed.
@@ -173,7 +174,7 @@ class AnswerQuestion:
             "thread_id": question.thread_id,
         })]  # fmt: skip
         result = await self._store.append(
-            stream, None, [NewEvent(kind, payload, metadata=metadata)],
+            stream, None, [NewEvent(kind, payload)],
             idempotency_key=question.platform_event_id, outbox=jobs,
         )  # fmt: skip
         turn = _Turn(

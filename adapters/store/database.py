@@ -111,8 +111,9 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         if not url.startswith("postgresql+psycopg"):
             raise ConfigurationError("DATABASE_URL for PostgreSQL must use postgresql+psycopg://")
         engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=120
-        )
+            url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=120,
+            hide_parameters=True,  # see _sqlite_engine
+        )  # fmt: skip
         return Database(engine)
     raise ConfigurationError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r}")
 
@@ -129,6 +130,9 @@ def _sqlite_engine(url: str, extensions: dict[str, bool]) -> AsyncEngine:
         pool_timeout=120,
         pool_reset_on_return=None,
         connect_args={"timeout": 60},
+        # Errors name the statement, never its values (platform ids, sealed text): they are
+        # logged with their tracebacks.
+        hide_parameters=True,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import discord
 
-from adapters.platforms.discord.errors import TRANSIENT
+from adapters.platforms.discord.errors import TRANSIENT, describe
 
 log = logging.getLogger(__name__)
 ACTIVE_CHANNELS = 200  # the most recently active conversations are back-filled
@@ -75,5 +75,5 @@ async def backfill(
                 read += 1
                 await handle(message)
         except TRANSIENT as error:  # one unreadable channel must not stop the others
-            log.warning("back-fill of channel %s failed: %s", channel_id, error)
+            log.warning("back-fill of a channel failed: %s", describe(error))
     return read

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from adapters.platforms.discord.backfill import ActiveChannels, backfill
-from adapters.platforms.discord.errors import TRANSIENT
+from adapters.platforms.discord.errors import TRANSIENT, describe
 from adapters.platforms.discord.inbound import DiscordInbound
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class BuddyClient(discord.Client):
             synced = await self.tree.sync()  # PUT /applications/{id}/commands
             log.info("discord: synced %d application command(s)", len(synced))
         except TRANSIENT as error:  # the gateway still works; /buddy waits for the next start
-            log.error("discord: could not register /buddy: %s", error)
+            log.error("discord: could not register /buddy: %s", describe(error))
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         if not initial:

@@ -36,6 +36,12 @@ async def discord_call(what: str) -> AsyncIterator[None]:
 
 
 def describe(error: BaseException) -> str:
+    """Why a call failed, without its URL (which names channels, messages and interaction
+    tokens): this text is logged."""
     if isinstance(error, discord.HTTPException):
         return f"HTTP {error.status} {error.text or error.__class__.__name__}".strip()
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"HTTP {error.status} {error.message or error.__class__.__name__}".strip()
+    if isinstance(error, aiohttp.InvalidURL):
+        return error.__class__.__name__
     return str(error) or error.__class__.__name__

@@ -81,7 +81,7 @@ class DiscordInbound:
                 return
             answer_id = await self._handlers.accept(question)
         except BuddyError as error:  # logged; the client and the other events carry on
-            log.error("message %s not taken: %s", message.id, error)
+            log.error("discord: a message was not taken: %s", error)
             return
         self._active.track(incoming.channel_id, incoming.guild_id, incoming.message_id)
         self._work.start(answer_id, incoming.channel_id, reply_to=incoming.message_id)
@@ -121,7 +121,7 @@ class DiscordInbound:
         try:
             await change(QuestionChange(f"{PLATFORM}:{message_id}", new_text))
         except BuddyError:
-            log.exception("discord: recording a change to message %s failed", message_id)
+            log.exception("discord: recording a change to a message failed")
 
     async def on_reaction(self, event: discord.RawReactionActionEvent) -> None:
         removed = event.event_type == "REACTION_REMOVE"
@@ -143,7 +143,7 @@ class DiscordInbound:
             reaction = Reaction(person_of(guild_id, user_id), answer_id, emoji, removed, by_bot)
             await self._handlers.rate(reaction)
         except BuddyError as error:
-            log.error("reaction on message %s not taken: %s", message_id, error)
+            log.error("discord: a reaction was not taken: %s", error)
 
     async def _run_reacted(
         self, channel_id: str, message_id: str, user_id: str, guild_id: str | None
@@ -151,7 +151,7 @@ class DiscordInbound:
         if not self._seen.first_time(f"run:{message_id}:{user_id}"):
             return
         channel = self._client.get_partial_messageable(int(channel_id))
-        async with discord_call(f"reading message {message_id}"):
+        async with discord_call("reading the reacted message"):
             message = await channel.fetch_message(int(message_id))
         if message.author.bot:
             return
@@ -172,7 +172,7 @@ class DiscordInbound:
         try:
             await self._replies.post_snippet_reply(channel_id, reply_to, reply, key or reply_to)
         except BuddyError as error:
-            log.error("snippet result for message %s not posted: %s", reply_to, error)
+            log.error("discord: a snippet result was not posted: %s", error)
 
 
 def incoming_of(message: discord.Message, *, guild_id: str | None = None) -> IncomingMessage:

@@ -141,12 +141,12 @@ class DiscordReplies:
             )
         if file is not None:
             options["file"] = file
-        async with discord_call(f"posting in channel {channel_id}"):
+        async with discord_call("posting a message"):
             return await channel.send(text or None, **options)
 
     async def _edit(self, live: _Live, text: str) -> None:
         message = self._channel(live.channel_id).get_partial_message(int(live.message_id))
-        async with discord_call(f"editing message {live.message_id}"):
+        async with discord_call("editing a message"):
             await message.edit(content=text, allowed_mentions=NO_MENTIONS)
         live.text, live.edited_at = text, time.monotonic()
 
@@ -162,7 +162,7 @@ class DiscordReplies:
         message = self._channel(live.channel_id).get_partial_message(int(live.message_id))
         for emoji in RATING_SEEDS:
             try:
-                async with discord_call(f"reacting to message {live.message_id}"):
+                async with discord_call("adding a rating reaction"):
                     await message.add_reaction(emoji)
             except DiscordUnavailable as error:  # an affordance, not part of the answer
                 log.info("%s", error)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import discord
 
-from adapters.platforms.discord.errors import TRANSIENT
+from adapters.platforms.discord.errors import TRANSIENT, describe
 
 log = logging.getLogger(__name__)
 TYPING_EVERY_S = 8.0  # Discord shows "typing" for 10 s after each trigger
@@ -39,7 +39,7 @@ class WorkInProgress:
         if answer_id in self._pending:
             return
         pending = Pending(channel_id, reply_to)
-        pending.typing = asyncio.get_running_loop().create_task(self._type(channel_id))
+        pending.typing = asyncio.get_running_loop().create_task(self._type(answer_id, channel_id))
         self._pending[answer_id] = pending
         self._idle.clear()
         while len(self._pending) > _REMEMBERED:
@@ -76,7 +76,7 @@ class WorkInProgress:
         if not self._pending:
             self._idle.set()
 
-    async def _type(self, channel_id: str) -> None:
+    async def _type(self, answer_id: str, channel_id: str) -> None:
         channel = self._channel(channel_id)
         loop = asyncio.get_running_loop()
         until = loop.time() + TYPING_AT_MOST_S
@@ -84,6 +84,6 @@ class WorkInProgress:
             try:
                 await channel.typing()
             except TRANSIENT as error:  # cosmetic: never worth failing an answer over
-                log.info("typing in %s failed: %s", channel_id, error)
+                log.info("typing for answer %s failed: %s", answer_id, describe(error))
                 return
             await asyncio.sleep(TYPING_EVERY_S)

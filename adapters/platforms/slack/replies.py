@@ -20,7 +20,7 @@ from adapters.platforms.slack.translate import (
     render_answer,
     render_draft,
 )
-from adapters.platforms.slack.web_api import SlackWeb
+from adapters.platforms.slack.web_api import SlackWeb, describe
 from domain.conversation import Answer, MessageRefs, PostedMessage
 from domain.errors import BuddyError, ConfigurationError
 from domain.snippets import SnippetReply
@@ -75,7 +75,7 @@ class SlackReplies:
         """React 👀 on the question, in the background: the listener must ack at once."""
         if answer_id in self._watched or answer_id in self._finished:
             return  # a redelivered event
-        added = asyncio.create_task(self._react(channel, ts, remove=False))
+        added = asyncio.create_task(self._react(answer_id, channel, ts, remove=False))
         self._watched[answer_id] = _Watched(channel, ts, added)
 
     async def draft(
@@ -93,7 +93,7 @@ class SlackReplies:
                 # (an edit is safe to abandon; the final send edits again).
                 await asyncio.wait_for(self._edit(shown, message), _DRAFT_EDIT_WAIT_S)
         except Exception as error:  # a draft is a courtesy: the final send still comes
-            log.warning("draft of answer %s not shown: %r", answer_id, error)
+            log.warning("draft of answer %s not shown: %s", answer_id, describe(error))
 
     async def send(self, channel_id: str, thread_id: str | None, answer: Answer) -> None:
         message = render_answer(answer)
@@ -176,10 +176,11 @@ class SlackReplies:
             return
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait([watched.added])  # 👀 must be on before it can come off
-        await self._react(watched.channel, watched.ts, remove=True)
+        await self._react(answer_id, watched.channel, watched.ts, remove=True)
 
-    async def _react(self, channel: str, ts: str, *, remove: bool) -> None:
+    async def _react(self, answer_id: str, channel: str, ts: str, *, remove: bool) -> None:
         try:
             await self._web.react(channel, ts, EYES, remove=remove)
         except BuddyError as error:  # 👀 is a courtesy: never worth failing a reply over
-            log.warning("👀 %s on %s/%s failed: %s", "off" if remove else "on", channel, ts, error)
+            which = "off" if remove else "on"
+            log.warning("👀 %s for answer %s failed: %s", which, answer_id, error)

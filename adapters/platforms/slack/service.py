@@ -72,7 +72,7 @@ class SlackService:
         else:
             handler = events_endpoint(app, self._signing_secret, lambda: self._accepting)
             web_app.router.add_post(EVENTS_PATH, handler)
-        log.info("Slack: started (%s) as bot user %s", self.transport, self._bot_user_id)
+        log.info("Slack: started (%s)", self.transport)
 
     async def _connect(self, app: AsyncApp, app_token: str) -> None:
         """Open the Socket Mode websocket. The client retries forever on its own; a token
@@ -101,7 +101,9 @@ class SlackService:
             process_before_response=True,
             # The route checks signatures on the raw bytes before anything is parsed.
             request_verification_enabled=False,
-            logger=logging.getLogger("adapters.platforms.slack.bolt"),
+            # A library's logger, so it logs as libraries do (INFO and up: bot.logs): at DEBUG
+            # bolt logs the bodies of its responses, which echo what users typed.
+            logger=logging.getLogger("slack_bolt.buddy"),
         )
         SlackEvents(handlers, self._replies, self._web, self._background, bot_user_id).register(app)
         SlashCommands(handlers, self._web, self._background).register(app)
