@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Placeholder kinds; the scrubbed text carries them as "<EMAIL>", "<SECRET>", ...
-KINDS = ("EMAIL", "PHONE", "IP", "CARD", "IBAN", "SSN", "SECRET")
+KINDS = ("EMAIL", "PHONE", "IP", "CARD", "IBAN", "SSN", "CRYPTO", "SECRET")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 
@@ -32,26 +33,37 @@ def luhn_valid(digits: str) -> bool:
 
 
 def card_network_matches(digits: str) -> bool:
-    """Whether the prefix and length belong to a major card network.
+    """Whether the prefix and length belong to a card network (ISO/IEC 7812 issuer ranges).
 
     Cuts the false positives of Luhn alone (one random number in ten passes it): 13-digit Visa
-    numbers are left out because they are obsolete and collide with EAN-13 barcodes."""
+    numbers are left out because they are obsolete and collide with EAN-13 barcodes, and no
+    network starts with 0, 7 or 9 (bar Troy's 9792) or with 1 unless it is a 15-digit UATP."""
     length = len(digits)
     two, three, four = int(digits[:2]), int(digits[:3]), int(digits[:4])
+    if digits[0] == "1":
+        return length == 15  # UATP
     if digits[0] == "4":
-        return length in (16, 19)  # Visa
-    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return length in (16, 19)  # Visa, Visa Electron, Visa/Dankort, Elo's 4xxx ranges
+    if 51 <= two <= 55:
         return length == 16  # Mastercard
+    if 2221 <= four <= 2720:
+        return length == 16  # Mastercard 2-series
+    if 2200 <= four <= 2204:
+        return 16 <= length <= 19  # Mir
     if two in (34, 37):
         return length == 15  # American Express
-    if four == 6011 or 644 <= three <= 649 or two == 65:
-        return 16 <= length <= 19  # Discover
-    if 300 <= three <= 305 or two in (36, 38, 39):
+    if 300 <= three <= 305 or four == 3095 or two in (36, 38, 39):
         return 14 <= length <= 19  # Diners Club
-    if 3528 <= four <= 3589:
-        return 16 <= length <= 19  # JCB
-    if two == 62:
-        return 16 <= length <= 19  # UnionPay
+    if 3528 <= four <= 3589 or three in (353, 356):
+        return 16 <= length <= 19  # JCB, RuPay's JCB co-brands
+    if two == 50 or 56 <= two <= 69:
+        # Maestro (50, 56-69), Dankort, Verve, Elo, RuPay, Discover, UnionPay, Hipercard, Laser,
+        # InstaPayment, InterPayment: 12 to 19 digits.
+        return 12 <= length <= 19
+    if two in (81, 82):
+        return 16 <= length <= 19  # UnionPay's and RuPay's 8-series
+    if four == 9792:
+        return length == 16  # Troy
     return False
 
 
@@ -78,3 +90,62 @@ def shannon_entropy(value: str) -> float:
     counts = Counter(value)
     length = len(value)
     return -sum(n / length * math.log2(n / length) for n in counts.values())
+
+
+# --- crypto wallet addresses ---------------------------------------------------------------
+
+BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_BECH32_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+_BECH32M_CONSTANT = 0x2BC830A3
+
+
+def base58check_valid(address: str) -> bool:
+    """A Bitcoin legacy (P2PKH, version 0) or script (P2SH, version 5) address: 25 bytes whose
+    last four are the double-SHA-256 checksum of the first 21."""
+    number = 0
+    for char in address:
+        index = BASE58.find(char)
+        if index < 0:
+            return False
+        number = number * 58 + index
+    leading_zeros = len(address) - len(address.lstrip("1"))
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    raw = b"\0" * leading_zeros + body
+    if len(raw) != 25 or raw[0] not in (0, 5):
+        return False
+    return hashlib.sha256(hashlib.sha256(raw[:21]).digest()).digest()[:4] == raw[21:]
+
+
+def segwit_valid(address: str, hrp: str = "bc") -> bool:
+    """BIP 173/350: a segwit address, bech32 for witness version 0 and bech32m above, with a
+    witness program of the length its version allows."""
+    if address.lower() != address and address.upper() != address:
+        return False
+    address = address.lower()
+    separator = address.rfind("1")
+    if address[:separator] != hrp or not 14 <= len(address) <= 90:
+        return False
+    data = [BECH32_CHARSET.find(char) for char in address[separator + 1 :]]
+    if len(data) < 7 or -1 in data:
+        return False
+    checksum = _bech32_polymod([ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + data)
+    version = data[0]
+    if checksum != (1 if version == 0 else _BECH32M_CONSTANT) or version > 16:
+        return False
+    program_bits = (len(data) - 7) * 5
+    program_bytes = program_bits // 8
+    if program_bits % 8 >= 5 or not 2 <= program_bytes <= 40:
+        return False
+    return version != 0 or program_bytes in (20, 32)
+
+
+def _bech32_polymod(values: list[int]) -> int:
+    checksum = 1
+    for value in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
+        for bit, generator in enumerate(_BECH32_GENERATOR):
+            if (top >> bit) & 1:
+                checksum ^= generator
+    return checksum

@@ -49,7 +49,36 @@ def phone_numbers(text: str, regions: tuple[str, ...] = DEFAULT_REGIONS) -> Iter
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_possible_number(number):
+            seen.add(span)
             yield Finding("PHONE", *span)
+    yield from _numbers_after_a_phone_word(text, seen)
+
+
+def _numbers_after_a_phone_word(text: str, seen: set[tuple[int, int]]) -> Iterator[Finding]:
+    """A national number of any other region ("Tokyo desk, call 03-1234-5678"): only after a word
+    that says it is a phone number, and only if it is valid in some region."""
+    for match in patterns.PHONE_CANDIDATE.finditer(text):
+        start, end = match.span()
+        if any(start < other_end and other_start < end for other_start, other_end in seen):
+            continue
+        if not patterns.PHONE_STRONG_CONTEXT.search(text, max(0, start - 48), start):
+            continue
+        raw = match.group()
+        if not _plausible(text, start, raw) or sum(char.isdigit() for char in raw) < 7:
+            continue
+        if any(_valid_in(raw, region) for region in _OTHER_REGIONS):
+            seen.add((start, end))
+            yield Finding("PHONE", start, end)
+
+
+def _valid_in(raw: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(raw, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+_OTHER_REGIONS = tuple(sorted(phonenumbers.SUPPORTED_REGIONS - set(DEFAULT_REGIONS)))
 
 
 def _plausible(text: str, start: int, raw: str) -> bool:
@@ -65,6 +94,8 @@ def _plausible(text: str, start: int, raw: str) -> bool:
         return False
     if "\n" in raw or "[" in raw or re.search(r"\s\s", raw) or _NOT_A_PHONE.match(raw):
         return False
+    if len(re.findall(r"(?<!\d)\d(?!\d)", raw)) >= 3:
+        return False  # a list of small numbers (1 2 3 4 5 6 7 8 9 10), not a phone number
     if raw.startswith(("+", "00")) or any(char in _SEPARATORS for char in raw):
         return True
     return bool(patterns.PHONE_CONTEXT.search(text, max(0, start - 30), start))

@@ -1,4 +1,4 @@
-"""Personal-data detectors: e-mail, IBAN, payment card, US SSN and IP addresses."""
+"""Personal-data detectors: e-mail, IBAN, payment card, US SSN, IP and crypto wallet addresses."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from adapters.privacy import patterns
 from adapters.privacy.checksums import (
     IBAN_LENGTHS,
+    base58check_valid,
     card_network_matches,
     iban_valid,
     luhn_valid,
+    segwit_valid,
     ssn_valid,
 )
 from domain.privacy import Finding
@@ -41,29 +43,62 @@ def emails(text: str) -> Iterator[Finding]:
 def ibans(text: str) -> Iterator[Finding]:
     for match in patterns.IBAN_CANDIDATE.finditer(text):
         candidate = match.group()
-        expected = IBAN_LENGTHS.get(candidate[:2])
+        expected = IBAN_LENGTHS.get(candidate[:2].upper())
         if expected is None:
             continue
-        # The loose pattern may run into the next upper-case word: cut at the registered length.
+        # The loose pattern may run into the next word: cut at the registered length.
         seen = 0
         for index, char in enumerate(candidate):
-            seen += char != " "
+            seen += char not in _IBAN_SEPARATORS
             if seen == expected:
                 cut = index + 1
                 break
         else:
             continue
-        if cut < len(candidate) and candidate[cut] != " ":
+        if cut < len(candidate) and candidate[cut] not in _IBAN_SEPARATORS:
             continue
-        if iban_valid(candidate[:cut].replace(" ", "")):
+        value = candidate[:cut]
+        letters = "".join(char for char in value if char.isalpha())
+        if not (letters.isupper() or letters.islower()):
+            continue  # "De12..." is a word, not an IBAN written in one case
+        if iban_valid(value.replace(" ", "").replace("-", "").upper()):
             yield Finding("IBAN", match.start(), match.start() + cut)
+
+
+_IBAN_SEPARATORS = frozenset(" -")
 
 
 def cards(text: str) -> Iterator[Finding]:
     for match in patterns.CARD_CANDIDATE.finditer(text):
         digits = "".join(char for char in match.group() if char.isdigit())
-        if 12 <= len(digits) <= 19 and card_network_matches(digits) and luhn_valid(digits):
-            yield Finding("CARD", *match.span())
+        if not (12 <= len(digits) <= 19 and card_network_matches(digits) and luhn_valid(digits)):
+            continue
+        if (
+            len(digits) in _ID_LIKE_LENGTHS
+            and digits == match.group()
+            and not patterns.CARD_CONTEXT.search(text, max(0, match.start() - 40), match.start())
+        ):
+            continue  # an unseparated run of an id's length, with no word saying it is a card
+        yield Finding("CARD", *match.span())
+
+
+# 12 (AWS accounts), 13 (epoch milliseconds, EAN-13), 17 and 18 (snowflake ids) digits.
+_ID_LIKE_LENGTHS = frozenset((12, 13, 17, 18))
+
+
+def crypto_wallets(text: str) -> Iterator[Finding]:
+    """Bitcoin addresses with a valid checksum (base58check, bech32/bech32m) and Ethereum-style
+    `0x` + 40 hex addresses (their mixed-case checksum needs Keccak, which hashlib lacks)."""
+    for match in patterns.BITCOIN_BASE58.finditer(text):
+        if base58check_valid(match.group()):
+            yield Finding("CRYPTO", *match.span())
+    if "bc1" in text or "BC1" in text:
+        for match in patterns.BITCOIN_SEGWIT.finditer(text):
+            if segwit_valid(match.group()):
+                yield Finding("CRYPTO", *match.span())
+    if "0x" in text:
+        for match in patterns.ETHEREUM_ADDRESS.finditer(text):
+            yield Finding("CRYPTO", *match.span())
 
 
 def ssns(text: str) -> Iterator[Finding]:

@@ -13,8 +13,9 @@ SECRET = "SECRET"
 
 
 def _value_span(match: re.Match[str], *groups: str) -> tuple[int, int]:
+    found = match.groupdict()
     for group in groups:
-        if match.group(group) is not None:
+        if found.get(group) is not None:
             return match.span(group)
     return match.span()
 
@@ -52,6 +53,7 @@ def vendor_tokens(text: str) -> Iterator[Finding]:
         patterns.VENDOR_TOKEN,
         patterns.AWS_ACCESS_KEY_ID,
         patterns.DISCORD_BOT_TOKEN,
+        patterns.TELEGRAM_BOT_TOKEN,
     ):
         for match in pattern.finditer(text):
             yield Finding(SECRET, *match.span())
@@ -66,21 +68,109 @@ def auth_headers(text: str) -> Iterator[Finding]:
 
 
 def secret_assignments(text: str) -> Iterator[Finding]:
-    for match in patterns.SECRET_ASSIGNMENT.finditer(text):
-        start, end = _value_span(match, "quoted", "bare")
-        value = text[start:end]
-        if match["bare"] is not None:
-            if match.start() and text[match.start() - 1] in "?&":
-                # A URL query parameter ends at the next '&'.
-                value = value.split("&", 1)[0]
-                end = start + len(value)
-            if any(char in value for char in "([{") or patterns.CODE_REFERENCE.match(value):
-                continue
-        if patterns.PLACEHOLDER_VALUE.match(value.strip()):
+    """`name = value` in its many spellings (.env, YAML, JSON, INI, code, XML, command lines,
+    connection strings), where the name ends in password, secret, token, api_key..."""
+    lowered = text.lower()
+    if any(word in lowered for word in _KEYWORD_STEMS):
+        for match in patterns.SECRET_ASSIGNMENT.finditer(text):
+            in_url = match.start() > 0 and text[match.start() - 1] in "?&"
+            yield from _assigned_value(text, match, in_url=in_url)
+        for pattern in (
+            patterns.SECRET_PAIR,
+            patterns.SECRET_ATTRIBUTE_PAIR,
+            patterns.SECRET_KEYED_ELEMENT,
+            patterns.XML_SECRET,
+            patterns.CLI_SECRET_OPTION,
+        ):
+            for match in pattern.finditer(text):
+                yield from _assigned_value(text, match)
+    for gate, pattern in _PLACED_PASSWORDS:
+        if not any(word in lowered for word in gate):
             continue
-        is_password = bool(patterns.PASSWORD_NAME.search(match["name"]))
-        if _is_password(value) if is_password else _is_random(value, min_length=12):
+        for match in pattern.finditer(text):
+            start, end = _value_span(match, "quoted", "bare")
+            if _is_password(text[start:end]) and not _stands_for_a_value(text[start:end]):
+                yield Finding(SECRET, start, end)
+
+
+# Every name SECRET_KEYWORD accepts contains one of these: a cheap test before the patterns.
+_KEYWORD_STEMS = ("pass", "pwd", "secret", "token", "key")
+# Passwords whose place, not their name, says what they are, each after a cheap test: the
+# words one of which must occur (lower-cased) for the pattern to be worth running.
+_PLACED_PASSWORDS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+    *(
+        (("mysql", "mariadb", "sshpass", "redis-cli", "az "), flag)
+        for flag in patterns.CLI_PASSWORD_FLAGS
+    ),
+    (("auth",), patterns.AUTH_PAIR),
+    (("login",), patterns.NETRC_PASSWORD),
+    (("--password-stdin",), patterns.PIPED_PASSWORD),
+)
+
+
+def prose_secrets(text: str) -> Iterator[Finding]:
+    """Prose such as "my password is X": the value must look chosen (letters with digits or
+    symbols) or, for tokens and keys, random; sentence punctuation after it is not part of it."""
+    lowered = text.lower()
+    if not any(word in lowered for word in _KEYWORD_STEMS):
+        return
+    for match in patterns.PROSE_SECRET.finditer(text):
+        start, end = match.span("bare")
+        value = text[start:end]
+        while value and value[-1] in ".,;)":
+            value = value[:-1]
+        end = start + len(value)
+        if _stands_for_a_value(value) or _looks_like_code(value):
+            continue
+        has_letter = any(char.isalpha() for char in value)
+        has_other = any(not char.isalpha() for char in value)
+        if patterns.PASSWORD_NAME.search(match["name"]):
+            if len(value) >= 6 and has_letter and has_other:
+                yield Finding(SECRET, start, end)
+        elif _is_random(value, min_length=12):
             yield Finding(SECRET, start, end)
+
+
+def _assigned_value(text: str, match: re.Match[str], *, in_url: bool = False) -> Iterator[Finding]:
+    start, end = _value_span(match, "quoted", "bare")
+    value = text[start:end]
+    if match.groupdict().get("bare") is not None:
+        if in_url:
+            # A URL query parameter ends at the next '&'.
+            value = value.split("&", 1)[0]
+            end = start + len(value)
+        if any(char in value for char in "([{") or _looks_like_code(value):
+            return
+    if _stands_for_a_value(value.strip()):
+        return
+    is_password = bool(patterns.PASSWORD_NAME.search(match["name"]))
+    if _is_password(value) if is_password else _is_random(value, min_length=12):
+        yield Finding(SECRET, start, end)
+
+
+def _stands_for_a_value(value: str) -> bool:
+    """Template syntax, a mask, or a name for the secret rather than the secret."""
+    if patterns.PLACEHOLDER_VALUE.match(value):
+        return True
+    return bool(patterns.NAME_WORDS.match(value)) and any(
+        word.lower() in patterns.SECRET_WORDS for word in patterns.NAME_WORD.findall(value)
+    )
+
+
+def _looks_like_code(value: str) -> bool:
+    """A bare identifier or attribute access (`settings.SECRET_KEY`, `getAccessToken`): every
+    part snake_case, UPPER_CASE or camelCase made of word-like humps. Random letters in mixed
+    case (`eDoUvlTpDWIEKjUKk`) have humps of one or two letters and are a value."""
+    if not patterns.CODE_REFERENCE.match(value):
+        return False
+    for part in value.split("."):
+        letters = part.replace("_", "")
+        if letters.islower() or letters.isupper() or not letters:
+            continue
+        humps = patterns.NAME_HUMP.findall(letters)
+        if sum(map(len, humps)) / len(humps) < 3:
+            return False
+    return True
 
 
 def _is_password(value: str) -> bool:
