@@ -37,6 +37,7 @@ from domain.ingestion import IngestionService
 from domain.privacy_service import PrivacyService
 
 if TYPE_CHECKING:
+    from adapters.store.adapter_blobs import SqlAdapterBlobs
     from bot.model_serving import ModelServing
     from domain.auto_rollback import AutoRollback
     from domain.model_registry import ModelRegistry
@@ -155,12 +156,20 @@ class Services:
 
         return ModelRegistry(self.store)
 
+    def adapter_blobs(self) -> SqlAdapterBlobs:
+        """Trained adapters' files in the database: every replica serves what the registry says."""
+        from adapters.store.adapter_blobs import SqlAdapterBlobs
+
+        return SqlAdapterBlobs(self.db)
+
     def model_serving(self) -> ModelServing:
         if self._serving is None:
             from bot.model_serving import ModelServing, llamacpp_loader, ollama_loader
 
             loader = ollama_loader if self.settings.llm == "ollama" else llamacpp_loader
-            self._serving = ModelServing(self.model_registry(), loader(self.settings))
+            self._serving = ModelServing(
+                self.model_registry(), loader(self.settings, self.adapter_blobs())
+            )
         serving: ModelServing = self._serving
         return serving
 

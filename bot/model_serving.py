@@ -1,7 +1,11 @@
 """Serving the registry's version: load base + the served adapter (checked first), keep it behind a
 SwappableModel, and swap when the registry moves. An adapter that fails its check is logged and
 never served: serving goes on with the model already loaded, or falls back down the promotion
-history (to the base at worst) when nothing is loaded yet."""
+history (to the base at worst) when nothing is loaded yet.
+
+Any replica serves what the registry names: an adapter trained on another replica's disk is
+fetched by its sha256 from the shared adapter store (the database) into this data dir first; a
+copy that does not hash to what was trained is refused like any other bad adapter."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from domain.model_registry import (
     ServedModel,
     registry_version_of,
 )
+from domain.ports import AdapterBlobs
 
 if TYPE_CHECKING:
     from adapters.store.conversations import SqlConversationLog
@@ -53,7 +58,10 @@ class ModelServing:
         return self._model
 
     async def model(self) -> SwappableModel:
-        """The served model, loaded on first use."""
+        """The served model, loaded on first use. Once loaded, returned at once, even while a
+        swap is being prepared (/healthz and answers never wait on an adapter's check)."""
+        if self._model is not None:
+            return self._model
         async with self._lock:
             if self._model is None:
                 state = await self._registry.state()
@@ -73,7 +81,7 @@ class ModelServing:
             if wanted in (self._wanted, self._serving):  # e.g. a rollback to what is served
                 self._wanted = wanted
                 return self.version
-            self._wanted = wanted  # a rejected adapter is reported once, not every poll
+            acted_on, self._wanted = self._wanted, wanted  # a rejection is reported once
             try:
                 model = await self._load(wanted)
             except (AdapterRejected, ModelUnavailable) as error:
@@ -81,6 +89,9 @@ class ModelServing:
                     "not serving %s: %s; still serving %s", wanted.version, error, self.version
                 )
                 return self.version
+            except BaseException:
+                self._wanted = acted_on  # a passing failure (the store, fetching it): retried
+                raise
             await self._model.swap(model)
             self._serving, self.version = wanted, wanted.version
             log.warning("now serving model version %s (%s)", wanted.version, model.model_version)
@@ -127,15 +138,16 @@ def served_base(settings: Settings) -> GgufModel:
         raise ConfigurationError(f"BUDDY_LLAMACPP_MODEL: {error}") from error
 
 
-def llamacpp_loader(settings: Settings) -> Loader:
-    """Base + LoRA in llama.cpp, the adapter's hash and a child-process check passed first."""
+def llamacpp_loader(settings: Settings, blobs: AdapterBlobs | None = None) -> Loader:
+    """Base + LoRA in llama.cpp, the adapter's hash and a child-process check passed first (the
+    adapter fetched from `blobs` when this data dir lacks it)."""
     from adapters.llm.llamacpp_model import LlamaCppModel
 
     async def load(served: ServedModel) -> LanguageModel:
         base = await asyncio.to_thread(served_base, settings)
         if served.gguf is None:
             return await asyncio.to_thread(LlamaCppModel, base.path, label=base.label)
-        adapter = settings.data_dir / served.gguf
+        adapter = await local_adapter(settings.data_dir / served.gguf, served.sha256, blobs)
         await checked_adapter(base.path, adapter, served.sha256)
         build = functools.partial(
             LlamaCppModel, base.path, lora_path=adapter, version_label=served.version,
@@ -146,7 +158,7 @@ def llamacpp_loader(settings: Settings) -> Loader:
     return load
 
 
-def ollama_loader(settings: Settings) -> Loader:
+def ollama_loader(settings: Settings, blobs: AdapterBlobs | None = None) -> Loader:
     """The base tag, or a `buddy-<version>` model created on the Ollama server and warmed."""
     from adapters.llm.ollama_model import OllamaModel
     from adapters.llm.ollama_promotion import OllamaPromotion
@@ -156,12 +168,25 @@ def ollama_loader(settings: Settings) -> Loader:
     async def load(served: ServedModel) -> LanguageModel:
         if served.gguf is None:
             return OllamaModel(settings.ollama_host, settings.ollama_model)
-        adapter = settings.data_dir / served.gguf
+        adapter = await local_adapter(settings.data_dir / served.gguf, served.sha256, blobs)
         await asyncio.to_thread(_check_hash, adapter, served.sha256)
         tag = await promotion.publish(served.version, adapter)
         return OllamaModel(settings.ollama_host, tag)
 
     return load
+
+
+async def local_adapter(adapter: Path, sha256: str | None, blobs: AdapterBlobs | None) -> Path:
+    """`adapter` on this disk: fetched by `sha256` from the shared store when it is missing
+    (trained on another replica). AdapterRejected when it cannot be had as trained; a file
+    already here is checked by the caller, as ever."""
+    if blobs is None or not sha256 or await asyncio.to_thread(adapter.is_file):
+        return adapter
+    from training.adapter_store import fetch_file
+
+    log.info("fetching adapter %s (sha256 %s…) from the shared store", adapter, sha256[:12])
+    await fetch_file(blobs, adapter, sha256)
+    return adapter
 
 
 async def checked_adapter(base: Path, adapter: Path, sha256: str | None) -> None:

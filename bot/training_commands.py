@@ -91,7 +91,7 @@ async def run_training(
         version = unfinished_version(history, data.dataset_hash, config)
         if version is None:
             version = await registry.next_version()
-        served_adapter = state.served_adapter_dir(settings.data_dir)
+        served_adapter = await _served_adapter(services, state)
         job = TrainingJob(
             version=version, base=base, base_dir=base_dir, data=data,
             data_root=settings.data_dir, config=config, gate=gate_settings(settings),
@@ -101,6 +101,20 @@ async def run_training(
             pipeline = _pipeline(services, served_gguf, registry, progress)
             outcome = await pipeline.run(job)
     return dict(outcome.as_json())
+
+
+async def _served_adapter(services: Services, state: Any) -> Path | None:
+    """The served version's peft folder (the gate's yardstick) on this disk: fetched from the
+    shared adapter store when another replica trained it. None for the base."""
+    folder: Path | None = state.served_adapter_dir(services.settings.data_dir)
+    known = state.versions.get(state.served)
+    if folder is None or known is None or known.adapter is None:
+        return folder
+    if not (folder / "adapter_model.safetensors").is_file():
+        from training.adapter_store import fetch_dir
+
+        await fetch_dir(services.adapter_blobs(), folder, known.adapter.dir_sha256)
+    return folder
 
 
 def _pipeline(services: Services, served_gguf: Path | None, registry: Any, progress: Any) -> Any:
@@ -120,6 +134,7 @@ def _pipeline(services: Services, served_gguf: Path | None, registry: Any, progr
     return TrainingPipeline(
         services.store, lambda src, out: convert_adapter(src, out), validate, promote,
         progress=progress, status=lambda message: typer.echo(message, err=True),
+        blobs=services.adapter_blobs(),
     )  # fmt: skip
 
 

@@ -2,9 +2,12 @@
 
 A milestone is reached when the human-curated examples (train + eval of the latest
 `training.DatasetCurated`) number at least that many; it is done once a run that carries it in
-its `training.TrainingStarted` has ended (`TrainingFinished` or `TrainingFailed`). The highest
-reached milestone runs once, and only when no run for it or a higher one has ended: reaching
-several at once (or while the bot was down) trains once, for the highest.
+its `training.TrainingStarted` has reached the gate's decision (a `ModelEvaluated` that failed
+the gate, or the version's `ModelPromoted`) or failed (`TrainingFailed`): see
+`domain.model_registry.ends_run`. A finished adapter not yet decided on leaves it due, so a run
+killed while it was evaluated is resumed. The highest reached milestone runs once, and only when
+no run for it or a higher one has ended: reaching several at once (or while the bot was down)
+trains once, for the highest.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.events import RecordedEvent
+from domain.model_registry import RUN_ENDING_TYPES, STARTED, ends_run
 
 DEFAULT_MILESTONES = (100, 500, 1_000, 5_000, 10_000, 25_000, 50_000)
 CURATED = "training.DatasetCurated"
-STARTED = "training.TrainingStarted"
-ENDED = ("training.TrainingFinished", "training.TrainingFailed")
-EVENT_TYPES = (CURATED, STARTED, *ENDED)
+EVENT_TYPES = (CURATED, STARTED, *RUN_ENDING_TYPES)
 
 
 def parse_milestones(text: str) -> tuple[int, ...]:
@@ -34,14 +36,14 @@ def parse_milestones(text: str) -> tuple[int, ...]:
     return tuple(counts)
 
 
-def due_milestone(curated: int, started: Iterable[int], milestones: Sequence[int]) -> int | None:
-    """The highest milestone `curated` has reached, unless a run for it (or a higher one) was
-    started already; None when nothing is due."""
+def due_milestone(curated: int, done: Iterable[int], milestones: Sequence[int]) -> int | None:
+    """The highest milestone `curated` has reached, unless a run for it (or a higher one) is
+    done already; None when nothing is due."""
     reached = [m for m in milestones if m <= curated]
     if not reached:
         return None
     highest = max(reached)
-    if any(m >= highest for m in started):
+    if any(m >= highest for m in done):
         return None
     return highest
 
@@ -57,18 +59,19 @@ class MilestoneProgress:
 
     curated: int = 0  # examples in the latest curated dataset
     curated_position: int = 0  # store position of that DatasetCurated (0: never curated)
-    started: frozenset[int] = field(default_factory=frozenset)
+    done: frozenset[int] = field(default_factory=frozenset)  # milestones whose run ended
 
     def due(self, milestones: Sequence[int]) -> int | None:
-        return due_milestone(self.curated, self.started, milestones)
+        return due_milestone(self.curated, self.done, milestones)
 
 
 def progress_of(events: Iterable[RecordedEvent]) -> MilestoneProgress:
     """Fold DatasetCurated and the training runs' events (in store order) into the progress.
 
-    A milestone counts as run once a run for it ended, finished or failed. A run that started
-    and never ended was killed (the job holds its lock while training, so no live run is seen
-    here): it is due again, and the pipeline resumes it from its last checkpoint."""
+    A milestone counts as run once a run for it ended: decided by the gate, or failed. A run
+    that started and never ended was killed (the job holds its lock while training, so no live
+    run is seen here), whether while training, before or while it was evaluated, or before the
+    promotion: it is due again, and the pipeline resumes it where it stopped."""
     curated, position = 0, 0
     milestone_of: dict[str, int] = {}
     ended: set[int] = set()
@@ -78,7 +81,7 @@ def progress_of(events: Iterable[RecordedEvent]) -> MilestoneProgress:
             curated, position = curated_examples(event.payload), event.position
         elif event.type == STARTED and isinstance(event.payload.get("milestone"), int):
             milestone_of[version] = int(event.payload["milestone"])
-        elif event.type in ENDED and version in milestone_of:
+        elif version in milestone_of and ends_run(event):
             ended.add(milestone_of[version])
     return MilestoneProgress(curated, position, frozenset(ended))
 

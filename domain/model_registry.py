@@ -3,7 +3,11 @@
 The state is a fold of the `training.*` events: `TrainingFinished` gives a version its lineage
 (base, dataset hash, config, metrics, adapter files), `ModelEvaluated` the gate's figures, and
 `ModelPromoted` / `ModelRolledBack` on the `model-registry` stream move the served version. The
-promotions form a stack, so a rollback returns to whatever was served before the current one."""
+promotions form a stack, so a rollback returns to whatever was served before the current one.
+
+A run ends at a gate decision (`ModelEvaluated` that failed the gate, or the version's
+`ModelPromoted`) or at `TrainingFailed`; `TrainingFinished` alone is not an end: a run killed
+while it was evaluated, or between a passed gate and the promotion, is resumed to a decision."""
 
 from __future__ import annotations
 
@@ -22,10 +26,22 @@ REGISTRY_STREAM = "model-registry"
 BASE = "base"
 PROMOTED = "training.ModelPromoted"
 ROLLED_BACK = "training.ModelRolledBack"
-REGISTRY_TYPES = (
-    "training.TrainingStarted", "training.TrainingFinished", "training.TrainingFailed",
-    "training.ModelEvaluated", PROMOTED, ROLLED_BACK,
-)  # fmt: skip
+STARTED = "training.TrainingStarted"
+FINISHED = "training.TrainingFinished"
+FAILED = "training.TrainingFailed"
+EVALUATED = "training.ModelEvaluated"
+REGISTRY_TYPES = (STARTED, FINISHED, FAILED, EVALUATED, PROMOTED, ROLLED_BACK)
+# The events that can end a run (see `ends_run`).
+RUN_ENDING_TYPES = (FAILED, EVALUATED, PROMOTED)
+
+
+def ends_run(event: RecordedEvent) -> bool:
+    """Whether `event` ends the run of its version: a failure, or the gate's decision (refused
+    at evaluation, or the version promoted). `TrainingFinished` does not: the adapter still has
+    to be evaluated and decided on, and a run killed before that is resumed."""
+    if event.type == EVALUATED:
+        return not event.payload.get("passed")
+    return event.type in (FAILED, PROMOTED)
 
 
 class RegistryRefused(BuddyError):
@@ -37,6 +53,7 @@ class AdapterFiles:
     dir: str  # paths relative to the data dir
     gguf: str
     sha256: str
+    dir_sha256: str = ""  # the peft folder's archive in the shared adapter store ("": none)
 
 
 @dataclass
@@ -122,14 +139,14 @@ class RegistryState:
         payload = event.payload
         name = str(payload["version"])
         version = self.versions.setdefault(name, ModelVersion(name))
-        if event.type == "training.TrainingStarted":
+        if event.type == STARTED:
             self.started.add(name)
             version.created_at = version.created_at or event.recorded_at
             version.status, version.error = "training", None
             version.base = payload.get("base", version.base)
             version.dataset_hash = payload.get("dataset_hash", version.dataset_hash)
             version.config = dict(payload.get("config") or {})
-        elif event.type == "training.TrainingFinished":
+        elif event.type == FINISHED:
             adapter = payload.get("adapter") or {}
             version.status = "trained"
             version.base = payload.get("base", version.base)
@@ -138,11 +155,11 @@ class RegistryState:
             version.metrics = dict(payload.get("metrics") or {})
             version.adapter = AdapterFiles(
                 str(adapter.get("dir", "")), str(adapter.get("gguf", "")),
-                str(adapter.get("sha256", "")),
+                str(adapter.get("sha256", "")), str(adapter.get("dir_sha256") or ""),
             )  # fmt: skip
-        elif event.type == "training.TrainingFailed":
+        elif event.type == FAILED:
             version.status, version.error = "failed", payload.get("error")
-        elif event.type == "training.ModelEvaluated":
+        elif event.type == EVALUATED:
             version.evaluation = {k: v for k, v in payload.items() if k != "version"}
             if version.status in ("trained", "passed", "gate_failed"):
                 version.status = "passed" if payload.get("passed") else "gate_failed"

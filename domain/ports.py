@@ -146,3 +146,16 @@ class JobLock(Protocol):
         """Take the lock without waiting. Yields True, holding it until the block ends, or False
         at once when another holder has it (the caller then skips its work)."""
         ...
+
+
+class AdapterBlobs(Protocol):
+    """Trained adapters' files by sha256, where every replica on the database can read them (a
+    replica serves or evaluates a version trained on another one's disk)."""
+
+    async def put(self, sha256: str, data: bytes) -> None:
+        """Store `data` under its sha256 (the caller's); storing the same bytes again is a no-op."""
+        ...
+
+    async def get(self, sha256: str) -> bytes | None:
+        """The bytes stored under `sha256`, None when there are none. The caller checks them."""
+        ...

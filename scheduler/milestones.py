@@ -2,9 +2,12 @@
 for, train once, even with several replicas on one database.
 
 Everything happens under a job lock that other replicas fail to take (they skip this round), and
-"already started" is read from the events inside it: the training pipeline appends its
-`TrainingStarted` (with the milestone) before it trains, so whoever takes the lock next sees it.
-A milestone reached while the bot was down is due at the first run after the restart.
+"already done" is read from the events inside it: the training pipeline appends its
+`TrainingStarted` (with the milestone) before it trains, and the milestone is done once that run
+reached the gate's decision or failed, so whoever takes the lock next sees it. A run killed at
+any point (training, evaluating, before the promotion) leaves the milestone due: the next round
+resumes that run to its decision. A milestone reached while the bot was down is due at the first
+run after the restart.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class MilestoneOutcome:
 
 
 async def read_progress(store: EventStore) -> MilestoneProgress:
-    """The latest curated size and the milestones started, from the store's events."""
+    """The latest curated size and the milestones done, from the store's events."""
     events, after = [], 0
     while batch := await store.read_all(after, limit=_PAGE, types=list(EVENT_TYPES)):
         events.extend(batch)

@@ -1,5 +1,8 @@
 """Training checkpoints: the adapter, the optimizer, the step, RNG and running loss.
 
+The RNG is torch's CPU generator and, on a GPU, every CUDA device's generator too (dropout draws
+from the device's), so a resumed run on a GPU draws what an uninterrupted one would have.
+
 Each is written to `step-N.partial` and renamed when complete, so a run killed while saving
 leaves the previous checkpoint as the latest; only the last two are kept."""
 
@@ -36,6 +39,8 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "rng": torch.get_rng_state(),
     }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
     torch.save(state, staging / STATE_FILE)
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
@@ -69,6 +74,10 @@ def load_checkpoint(path: Path, model: Any, optimizer: Any) -> CheckpointState:
     set_peft_model_state_dict(model, weights)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
+    cuda_rng = state.get("cuda_rng")
+    if cuda_rng and torch.cuda.is_available():
+        # One state per device it was saved on; a machine with fewer devices restores those.
+        torch.cuda.set_rng_state_all(list(cuda_rng)[: torch.cuda.device_count()])
     return CheckpointState(step=int(state["step"]), loss_sum=float(state["loss_sum"]))
 
 

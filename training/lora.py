@@ -34,6 +34,7 @@ from training.errors import TrainingFailed, TrainingInterrupted
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+LINEAGE_FILE = "buddy-train.json"
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,11 @@ def train_lora(
     """Train a LoRA adapter on `train`; the adapter lands in `out_dir/adapter` when done.
 
     Checkpoints go to `out_dir/checkpoints/step-N` every `checkpoint_every` steps; with
-    `resume` the latest one compatible with this config and data is picked up. Setting `stop`
-    (from another thread: a shutdown) saves a checkpoint at the step reached and raises
-    TrainingInterrupted; the next run resumes there."""
+    `resume` the latest one compatible with this config and data is picked up, and an adapter
+    this config and data already completed in `out_dir` (a run killed after training, before
+    anything else recorded it) is returned as it is. Setting `stop` (from another thread: a
+    shutdown) saves a checkpoint at the step reached and raises TrainingInterrupted; the next
+    run resumes there."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -131,6 +134,10 @@ def train_lora(
     steps_per_epoch = math.ceil(len(tokenized) / config.batch_size)
     total = config.max_steps if config.max_steps is not None else config.epochs * steps_per_epoch
     fingerprint = _fingerprint(config, tokenized)
+    adapter_dir = out_dir / "adapter"
+    if resume and (completed := _completed(adapter_dir, fingerprint, total)) is not None:
+        log.info("%s is already trained on this data and config: reusing it", adapter_dir)
+        return completed
     checkpoints = out_dir / "checkpoints"
     start, loss_sum, resumed_from = 0, 0.0, None
     found = latest_checkpoint(checkpoints, fingerprint) if resume else None
@@ -168,14 +175,16 @@ def train_lora(
             progress(done, total)
     seconds = time.perf_counter() - started
 
-    adapter_dir = out_dir / "adapter"
     shutil.rmtree(adapter_dir, ignore_errors=True)
     model.save_pretrained(str(adapter_dir))
-    (adapter_dir / "buddy-train.json").write_text(json.dumps(_lineage(config, total), indent=1))
+    train_loss = loss_sum / total if total else math.nan
+    lineage = _lineage(config, total) | {"fingerprint": fingerprint, "train_loss": train_loss}
+    # Written last: its fingerprint marks the adapter complete (see `_completed`).
+    (adapter_dir / LINEAGE_FILE).write_text(json.dumps(lineage, indent=1))
     shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(
         steps=total,
-        train_loss=loss_sum / total if total else math.nan,
+        train_loss=train_loss,
         tokens=tokens,
         tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
         adapter_dir=adapter_dir,
@@ -208,6 +217,23 @@ def _fingerprint(config: TrainConfig, tokenized: Sequence[TokenizedExample]) -> 
 
 def _lineage(config: TrainConfig, steps: int) -> dict[str, Any]:
     return {"config": asdict(config), "steps": steps}
+
+
+def _completed(adapter_dir: Path, fingerprint: str, total: int) -> TrainResult | None:
+    """The adapter a run with this fingerprint and length completed in `adapter_dir`, if any."""
+    try:
+        lineage = json.loads((adapter_dir / LINEAGE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(lineage, dict) or lineage.get("fingerprint") != fingerprint:
+        return None
+    if lineage.get("steps") != total or not (adapter_dir / "adapter_model.safetensors").is_file():
+        return None
+    loss = lineage.get("train_loss")
+    return TrainResult(
+        steps=total, train_loss=float(loss) if isinstance(loss, int | float) else math.nan,
+        tokens=0, tokens_per_s=0.0, adapter_dir=adapter_dir, resumed_from_step=total,
+    )  # fmt: skip
 
 
 def eval_loss(

@@ -1,10 +1,14 @@
 """One training run, end to end: train a LoRA on the curated set, convert it for llama.cpp, check
-it in a child process, evaluate it against the served model, and promote it when the gate says so.
+it in a child process, store it where every replica reads it, evaluate it against the served
+model, and promote it when the gate says so.
 
-Every step is recorded: `TrainingStarted`, then `TrainingFinished` and `ModelEvaluated`, or
-`TrainingFailed` with the reason. Nothing is promoted before the gate passed, so a run killed
-midway leaves the served model as it was; run again on the same dataset and config, it reuses the
-version and resumes from its last checkpoint."""
+Every step is recorded: `TrainingStarted`, then `TrainingFinished` and `ModelEvaluated`, then
+`ModelPromoted` when the gate passed; or `TrainingFailed` with the reason. The run ends at the
+gate's decision (see `domain.model_registry.ends_run`), not at `TrainingFinished`. Nothing is
+promoted before the gate passed, so a run killed at any point leaves the served model as it was;
+run again on the same dataset and config, it reuses the version and resumes where it stopped:
+from its last checkpoint while training, from the finished adapter (not trained again) once it
+was recorded, from the recorded evaluation once there is one."""
 
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from typing import Any
 
 from domain.errors import BuddyError
 from domain.events import NewEvent, RecordedEvent
-from domain.ports import EventStore
+from domain.model_registry import EVALUATED, FAILED, FINISHED, PROMOTED, STARTED, ends_run
+from domain.ports import AdapterBlobs, EventStore
+from training.adapter_store import fetch_dir, fetch_file, publish_adapter
 from training.dataset import ChatExample, load_examples
 from training.errors import TrainingFailed, TrainingInterrupted
 from training.evaluate import Evaluation, GateSettings, evaluate
@@ -32,11 +38,8 @@ log = logging.getLogger(__name__)
 
 Validate = Callable[[Path], Awaitable[None]]
 Promote = Callable[[str], Awaitable[None]]
-TRAINING_TYPES = (
-    "training.TrainingStarted",
-    "training.TrainingFinished",
-    "training.TrainingFailed",
-)
+# What tells whether a run is still open (unfinished_version) and where to resume it.
+TRAINING_TYPES = (STARTED, FINISHED, FAILED, EVALUATED, PROMOTED)
 
 
 @dataclass(frozen=True)
@@ -103,14 +106,15 @@ def config_json(config: TrainConfig) -> dict[str, Any]:
 def unfinished_version(
     events: Sequence[RecordedEvent], dataset_hash: str, config: TrainConfig
 ) -> str | None:
-    """The version of a run on this dataset and config that started and never ended (killed)."""
+    """The version of a run on this dataset and config that started and never ended (killed
+    while training, or before the gate's decision)."""
     open_runs: dict[str, dict[str, Any]] = {}
     wanted = _settings_key(config_json(config))
     for event in events:
         version = str(event.payload.get("version"))
-        if event.type == "training.TrainingStarted":
+        if event.type == STARTED:
             open_runs[version] = event.payload
-        else:
+        elif ends_run(event):
             open_runs.pop(version, None)
     for version, started in reversed(open_runs.items()):
         if started.get("dataset_hash") == dataset_hash and (
@@ -126,11 +130,33 @@ def _settings_key(config: dict[str, Any]) -> str:
     return json.dumps(kept, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class RunSoFar:
+    """What a version's stream says its run got through: the latest attempt's finished adapter
+    (`TrainingFinished` payload) and evaluation (`ModelEvaluated` payload), if any."""
+
+    finished: dict[str, Any] | None = None
+    evaluated: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, events: Sequence[RecordedEvent]) -> RunSoFar:
+        finished: dict[str, Any] | None = None
+        evaluated: dict[str, Any] | None = None
+        for event in events:
+            if event.type == STARTED:  # trained again: what came before is superseded
+                finished, evaluated = None, None
+            elif event.type == FINISHED:
+                finished, evaluated = dict(event.payload), None
+            elif event.type == EVALUATED:
+                evaluated = dict(event.payload)
+        return cls(finished, evaluated)
+
+
 class TrainingPipeline:
     def __init__(
         self, store: EventStore, convert: Callable[[Path, Path], Path], validate: Validate,
-        promote: Promote | None, progress: Progress | None = None,
-        status: Callable[[str], None] | None = None,
+        promote: Promote, progress: Progress | None = None,
+        status: Callable[[str], None] | None = None, blobs: AdapterBlobs | None = None,
     ) -> None:  # fmt: skip
         self._store = store
         self._convert = convert
@@ -138,32 +164,46 @@ class TrainingPipeline:
         self._promote = promote
         self._progress = progress
         self._status = status or (lambda message: log.info("%s", message))
+        self._blobs = blobs  # where every replica reads adapters; None: this disk only
 
     async def run(self, job: TrainingJob, resumed_from: int | None = None) -> TrainingOutcome:
+        """Run `job`, or resume its version's run where it stopped (see the module's doc)."""
         stream = f"model-{job.version}"
         config = config_json(job.config)
-        if resumed_from is None:
-            resumed_from = _last_checkpoint_step(job.out_dir / "checkpoints")
-        await self._store.append(stream, None, [NewEvent("training.TrainingStarted", {
-            "version": job.version, "base": job.base, "dataset_hash": job.data.dataset_hash,
-            "config": config, "milestone": job.milestone, "resumed_from_step": resumed_from,
-            "examples": len(job.data.train), "eval_examples": len(job.data.eval),
-        })])  # fmt: skip
+        so_far = RunSoFar.of(await self._store.read_stream(stream))
+        finished = so_far.finished
+        if finished is not None and not await self._adapter_at_hand(job, finished):
+            finished = None  # its files are gone: train again (resuming what can be)
+        if finished is None:
+            if resumed_from is None:
+                resumed_from = _last_checkpoint_step(job.out_dir / "checkpoints")
+            await self._store.append(stream, None, [NewEvent(STARTED, {
+                "version": job.version, "base": job.base, "dataset_hash": job.data.dataset_hash,
+                "config": config, "milestone": job.milestone, "resumed_from_step": resumed_from,
+                "examples": len(job.data.train), "eval_examples": len(job.data.eval),
+            })])  # fmt: skip
         try:
-            return await self._steps(job, stream, config)
+            if finished is None:
+                finished = await self._train_and_record(job, stream, config)
+                evaluated = None
+            else:
+                self._status(f"{job.version} was trained before it was stopped: resuming")
+                evaluated = so_far.evaluated
+            return await self._decide(job, stream, finished, evaluated)
         except TrainingInterrupted:
             raise  # not a failure: the run stays open and resumes
         except (BuddyError, OSError, ValueError, RuntimeError) as error:
-            await self._store.append(stream, None, [NewEvent("training.TrainingFailed", {
+            await self._store.append(stream, None, [NewEvent(FAILED, {
                 "version": job.version, "dataset_hash": job.data.dataset_hash, "config": config,
                 "milestone": job.milestone, "error": str(error)[:2000],
             })])  # fmt: skip
             log.warning("training %s failed: %s", job.version, error)
             return TrainingOutcome(job.version, "failed", error=str(error))
 
-    async def _steps(
+    async def _train_and_record(
         self, job: TrainingJob, stream: str, config: dict[str, Any]
-    ) -> TrainingOutcome:
+    ) -> dict[str, Any]:
+        """Train (or resume), convert, check, share the files; the `TrainingFinished` payload."""
         started = time.perf_counter()
         self._status(f"training {job.version} on {len(job.data.train)} examples")
         result = await self._train(job)
@@ -182,27 +222,62 @@ class TrainingPipeline:
         adapter = {
             "dir": str(result.adapter_dir.relative_to(job.data_root)),
             "gguf": str(gguf.relative_to(job.data_root)),
-            "sha256": file_sha256(gguf),
+            "sha256": await asyncio.to_thread(file_sha256, gguf),
         }
-        await self._store.append(stream, None, [NewEvent("training.TrainingFinished", {
+        if self._blobs is not None:  # before any event names the files: every replica reads them
+            shared = await publish_adapter(self._blobs, gguf, result.adapter_dir)
+            adapter["dir_sha256"] = shared["dir_sha256"]
+        finished = {
             "version": job.version, "base": job.base, "dataset_hash": job.data.dataset_hash,
             "config": config, "metrics": metrics, "adapter": adapter,
-        })])  # fmt: skip
-        evaluation = await self._evaluate(job, result.adapter_dir)
-        await self._store.append(stream, None, [NewEvent("training.ModelEvaluated", {
-            "version": job.version, "served_version": job.served_version,
-            "metrics": evaluation.metrics, "passed": evaluation.passed,
-            "reasons": evaluation.reasons,
-        })])  # fmt: skip
+        }  # fmt: skip
+        await self._store.append(stream, None, [NewEvent(FINISHED, finished)])
+        return finished
+
+    async def _decide(
+        self, job: TrainingJob, stream: str, finished: dict[str, Any],
+        evaluated: dict[str, Any] | None,
+    ) -> TrainingOutcome:  # fmt: skip
+        """Evaluate (unless an evaluation against the same served version is on record), then
+        promote when the gate passed: the run's decision."""
+        if evaluated is None or evaluated.get("served_version") != job.served_version:
+            evaluation = await self._evaluate(job, job.data_root / finished["adapter"]["dir"])
+            evaluated = {
+                "version": job.version, "served_version": job.served_version,
+                "metrics": evaluation.metrics, "passed": evaluation.passed,
+                "reasons": evaluation.reasons,
+            }  # fmt: skip
+            await self._store.append(stream, None, [NewEvent(EVALUATED, evaluated)])
+        passed = bool(evaluated.get("passed"))
         promoted = False
-        if evaluation.passed and self._promote is not None:
+        if passed:
             self._status(f"the gate passed: promoting {job.version}")
             await self._promote(job.version)
             promoted = True
-        gate = {"passed": evaluation.passed, "reasons": evaluation.reasons}
-        return TrainingOutcome(
-            job.version, "finished", metrics | evaluation.metrics, promoted, gate
-        )
+        metrics = dict(finished.get("metrics") or {}) | dict(evaluated.get("metrics") or {})
+        gate = {"passed": passed, "reasons": list(evaluated.get("reasons") or [])}
+        return TrainingOutcome(job.version, "finished", metrics, promoted, gate)
+
+    async def _adapter_at_hand(self, job: TrainingJob, finished: dict[str, Any]) -> bool:
+        """Whether the finished adapter's files are on this disk as trained, fetched from the
+        shared store when another replica trained it."""
+        adapter = finished.get("adapter") or {}
+        gguf = job.data_root / str(adapter.get("gguf", ""))
+        folder = job.data_root / str(adapter.get("dir", ""))
+        sha256, dir_sha256 = str(adapter.get("sha256") or ""), str(adapter.get("dir_sha256") or "")
+        if not adapter.get("gguf") or not adapter.get("dir") or not sha256:
+            return False
+        try:
+            if not gguf.is_file() and self._blobs is not None:
+                await fetch_file(self._blobs, gguf, sha256)
+            if not (folder / "adapter_model.safetensors").is_file() and self._blobs is not None:
+                await fetch_dir(self._blobs, folder, dir_sha256)
+            if not gguf.is_file() or not (folder / "adapter_model.safetensors").is_file():
+                return False
+            return await asyncio.to_thread(file_sha256, gguf) == sha256
+        except (BuddyError, OSError) as error:
+            log.warning("the adapter %s trained cannot be used: %s", job.version, error)
+            return False
 
     async def _train(self, job: TrainingJob) -> TrainResult:
         """The training thread, asked to checkpoint and stop when this task is cancelled (a

@@ -163,3 +163,15 @@ platform_messages = sa.Table(
     sa.Column("thread_id", sa.String(100), nullable=True),
     sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Trained adapters' files by sha256, in chunks: every replica reads them (migration 0008).
+adapter_blobs = sa.Table(
+    "adapter_blobs",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("chunk", sa.Integer, primary_key=True),
+    sa.Column("chunks", sa.Integer, nullable=False),  # how many rows the whole file has
+    sa.Column("size", sa.BigInteger, nullable=False),  # the whole file's bytes
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+)

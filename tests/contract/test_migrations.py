@@ -10,7 +10,7 @@ from adapters.store.database import Database, create_database
 TABLES = {
     "events", "tracking", "inbox", "outbox", "event_type_counts", "user_keys",
     "privacy_settings", "consent", "kb_sources", "kb_documents", "kb_chunks",
-    "conversations", "votes", "platform_messages",
+    "conversations", "votes", "platform_messages", "adapter_blobs",
 }  # fmt: skip
 
 

@@ -54,8 +54,10 @@ class Replica:
             f"model-{version}", -1, [NewEvent("training.TrainingStarted", payload)]
         )
         await asyncio.sleep(0.2)
-        ended = NewEvent("training.TrainingFinished", {"version": version})
-        await self.store.append(f"model-{version}", 0, [ended])
+        finished = NewEvent("training.TrainingFinished", {"version": version})
+        # The gate's decision ends the run (a refusal here): then the milestone is done.
+        refused = NewEvent("training.ModelEvaluated", {"version": version, "passed": False})
+        await self.store.append(f"model-{version}", 0, [finished, refused])
 
     async def round(self) -> MilestoneOutcome:
         return await milestone_job(

@@ -78,17 +78,53 @@ def finished(version: str = "v1") -> NewEvent:
     return NewEvent("training.TrainingFinished", {"version": version})
 
 
+def evaluated(passed: bool, version: str = "v1") -> NewEvent:
+    return NewEvent("training.ModelEvaluated", {"version": version, "passed": passed})
+
+
+def promoted(version: str = "v1") -> NewEvent:
+    return NewEvent("training.ModelPromoted", {"version": version, "previous": "base"})
+
+
+def decided(version: str = "v1") -> list[NewEvent]:
+    """A run to its end: trained, evaluated, refused by the gate."""
+    return [finished(version), evaluated(False, version)]
+
+
 async def test_progress_folds_the_latest_curation_and_the_started_milestones() -> None:
     store = InMemoryEventStore()
     await store.append("dataset-a", None, [curated(120)])
-    await store.append("model-v1", None, [started(100), finished()])
+    await store.append("model-v1", None, [started(100), *decided()])
     await store.append("model-v2", None, [started(None, "v2")])  # a manual `buddy train`
     await store.append("model-v3", None, [started(500, "v3")])  # killed midway: no end
     await store.append("dataset-b", None, [curated(80)])
     progress = await read_progress(store)
-    assert (progress.curated, progress.curated_position) == (80, 6)
-    assert progress.started == frozenset({100})  # 500 is due again, to resume
+    assert (progress.curated, progress.curated_position) == (80, 7)
+    assert progress.done == frozenset({100})  # 500 is due again, to resume
     assert progress_of([]).due(M) is None
+
+
+async def test_a_milestone_is_done_only_once_its_run_reached_the_gates_decision() -> None:
+    store = InMemoryEventStore()
+    await store.append("dataset-a", None, [curated(120)])
+    # Killed while evaluated: trained, never decided on. Due again, so the run is resumed.
+    await store.append("model-v1", None, [started(100), finished()])
+    assert (await read_progress(store)).due(M) == 100
+    # Killed after the gate passed, before the promotion: still due.
+    await store.append("model-v1", None, [evaluated(True)])
+    assert (await read_progress(store)).due(M) == 100
+    await store.append("model-registry", None, [promoted()])
+    assert (await read_progress(store)).due(M) is None
+    # Refused by the gate, or failed: decided too.
+    await store.append("model-v2", None, [started(500, "v2"), finished("v2")])
+    await store.append("dataset-b", None, [curated(520)])
+    assert (await read_progress(store)).due(M) == 500
+    await store.append("model-v2", None, [evaluated(False, "v2")])
+    assert (await read_progress(store)).done == frozenset({100, 500})
+    failed = NewEvent("training.TrainingFailed", {"version": "v3", "error": "NaN loss"})
+    await store.append("model-v3", None, [started(1_000, "v3"), failed])
+    await store.append("dataset-c", None, [curated(1_000)])
+    assert (await read_progress(store)).due(M) is None
 
 
 class OneHolder:
@@ -123,7 +159,7 @@ async def test_the_job_curates_only_when_something_changed_and_trains_once() -> 
         trained.append(milestone)
         version = f"v{len(trained)}"
         await store.append(
-            f"model-{version}", None, [started(milestone, version), finished(version)]
+            f"model-{version}", None, [started(milestone, version), *decided(version)]
         )
 
     async def run() -> str:
