@@ -24,7 +24,10 @@ from domain.errors import ConfigurationError
 from domain.events import NO_STREAM, NewEvent
 
 BATCH = 100
-BENCHMARKS = ("store", "retrieval", "ingest", "vectors", "generation", "training", "answers")
+BENCHMARKS = (
+    "store", "retrieval", "ingest", "vectors", "generation", "training", "answers", "scrubber",
+    "chunking",
+)  # fmt: skip
 RATE_COLUMNS = [
     ("single", "single_per_s"),
     ("batch", "batch100_per_s"),
@@ -76,6 +79,14 @@ async def run_benchmarks(
         from bot.bench_answers import BenchOptions, bench_answers
 
         results["answers"] = await bench_answers(settings, answers or BenchOptions())
+    if name in ("scrubber", "all"):
+        from bot.bench_scrubber import bench_scrubber
+
+        results["scrubber"] = bench_scrubber()
+    if name in ("chunking", "all"):
+        from bot.bench_chunking import bench_chunking
+
+        results["chunking"] = bench_chunking()
     if as_json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:
@@ -219,6 +230,10 @@ def _print_table(results: dict[str, Any]) -> None:
             from bot.bench_answers import print_answers
 
             print_answers(result)
+        elif name == "scrubber":
+            from bot.bench_scrubber import print_scrubber
+
+            print_scrubber(result)
         elif name != "store":
             print(f"{name}: {json.dumps(result, indent=2)}")
     store = results.get("store")

@@ -133,7 +133,8 @@ def bench(
     name: Annotated[
         str,
         typer.Argument(
-            help="Which benchmark: store, retrieval, ingest, vectors, generation, training, or all."
+            help="Which benchmark: store, retrieval, ingest, vectors, generation, training,"
+            " answers, scrubber, chunking, or all."
         ),
     ] = "all",
     json_output: JsonFlag = False,

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY = timedelta(days=1)
-ROLLBACK_EVERY = timedelta(minutes=5)
 
 
 def scheduled_jobs(services: Services) -> list[ScheduledJob]:
@@ -57,10 +56,11 @@ def scheduled_jobs(services: Services) -> list[ScheduledJob]:
         await retention_job(await services.privacy(), settings.retention_days)
 
     rollback = rollback_check(services)
+    rollback_every = timedelta(minutes=settings.rollback_check_minutes)
     return [
         ScheduledJob("milestones", milestones, timedelta(minutes=settings.milestone_check_minutes)),
         ScheduledJob("retention", _locked(lock, "retention", retention), RETENTION_EVERY),
-        ScheduledJob("rollback", _locked(lock, "rollback", rollback), ROLLBACK_EVERY),
+        ScheduledJob("rollback", _locked(lock, "rollback", rollback), rollback_every),
     ]
 
 

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     model_watch_s: float = Field(5.0, alias="BUDDY_MODEL_WATCH_S", gt=0)
     rollback_margin: float = Field(0.15, alias="BUDDY_ROLLBACK_MARGIN", ge=0, le=1)
     rollback_min_ratings: int = Field(20, alias="BUDDY_ROLLBACK_MIN_RATINGS", ge=1)
+    rollback_check_minutes: float = Field(5.0, alias="BUDDY_ROLLBACK_CHECK_MINUTES", gt=0)
 
 
 def load_settings() -> Settings:

@@ -113,6 +113,15 @@ class SqlEventStore:
     async def read_all(
         self, after_position: int = 0, limit: int = 1000, types: Sequence[str] | None = None
     ) -> list[RecordedEvent]:
+        async with self._db.read() as conn:
+            return await self.read_all_on(conn, after_position, limit, types)
+
+    async def read_all_on(
+        self, conn: AsyncConnection, after_position: int = 0, limit: int = 1000,
+        types: Sequence[str] | None = None,
+    ) -> list[RecordedEvent]:  # fmt: skip
+        """`read_all` on a connection the caller holds: a writer that reads in its own
+        transaction never waits for a second connection from the pool while holding one."""
         query = (
             sa.select(schema.events)
             .where(schema.events.c.position > after_position)
@@ -121,8 +130,7 @@ class SqlEventStore:
         )
         if types:
             query = query.where(schema.events.c.type.in_(list(types)))
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        rows = (await conn.execute(query)).mappings().all()
         return [self._recorded(row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:

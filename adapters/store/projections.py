@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.store import schema
 from adapters.store.clock import SystemClock
 from adapters.store.database import Database
+from adapters.store.event_store import SqlEventStore
 from adapters.store.rows import update_or_insert
 from domain.events import RecordedEvent
-from domain.ports import Clock, EventStore
+from domain.ports import Clock
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,12 @@ class Projection(Protocol):
 
 class ProjectionRunner:
     def __init__(
-        self, db: Database, store: EventStore, *, clock: Clock | None = None, batch_size: int = 500
+        self,
+        db: Database,
+        store: SqlEventStore,
+        *,
+        clock: Clock | None = None,
+        batch_size: int = 500,
     ) -> None:
         self._db = db
         self._store = store
@@ -62,7 +68,9 @@ class ProjectionRunner:
             # Re-read the position inside the write transaction: two runners on one database
             # then take turns instead of applying the same batch twice.
             position = await _tracked_position(conn, projection.name)
-            batch = await self._store.read_all(position, limit=self._batch_size)
+            # Read on this transaction's connection: with every pooled connection held by a
+            # runner waiting for the lock above, the holder could never get a second one.
+            batch = await self._store.read_all_on(conn, position, limit=self._batch_size)
             if batch:
                 await projection.apply(conn, batch)
                 await self._track(conn, projection.name, batch[-1].position)

@@ -11,7 +11,6 @@ import os
 import random
 import re
 import shutil
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,12 +23,20 @@ from adapters.sandbox.output import ProducedFileRefused, read_produced_file
 from domain.sandbox import (
     LanguageUnavailable,
     RunRequest,
-    RunResult,
     SandboxLimits,
     SandboxUnavailable,
 )
+from tests.components import missing, require
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+@pytest.fixture(autouse=True)
+def _bubblewrap() -> None:
+    require(shutil.which("bwrap") is not None, "bubblewrap not installed")
+
+
+def _root(reason: str) -> None:
+    require(os.geteuid() == 0, f"not root: {reason}")
+
 
 SHORT = SandboxLimits(wall_s=2.0)
 CANARY = "BUDDY_CANARY_7f3e9d1c_do_not_leak"
@@ -98,12 +105,6 @@ def sandbox(host_uid: int) -> Iterator[BubblewrapSandbox]:
     assert_nothing_left(box, host_uid)
 
 
-async def timed(box: BubblewrapSandbox, request: RunRequest) -> tuple[RunResult, float]:
-    started = time.monotonic()
-    result = await box.run(request)
-    return result, time.monotonic() - started
-
-
 def test_the_command_line_unshares_everything_and_binds_only_the_system() -> None:
     args = bwrap_args(
         "/usr/bin/bwrap",
@@ -169,22 +170,19 @@ async def test_uid_is_not_root(sandbox: BubblewrapSandbox) -> None:
 async def test_infinite_loop_and_sleep_are_killed_at_the_wall_limit(
     sandbox: BubblewrapSandbox, language: str, code: str
 ) -> None:
-    result, elapsed = await timed(sandbox, RunRequest(language, code, limits=SHORT))
+    result = await sandbox.run(RunRequest(language, code, limits=SHORT))
     assert result.timed_out
     assert result.signal == 9
     assert result.exit_code == 137
-    assert 2.0 <= elapsed < 15
+    assert result.duration_ms >= SHORT.wall_s * 1000  # at the limit, not before it
 
 
 @pytest.mark.slow
 async def test_cpu_time_is_limited(sandbox: BubblewrapSandbox) -> None:
     limits = SandboxLimits(wall_s=5.0, cpu_s=1)
-    result, elapsed = await timed(
-        sandbox, RunRequest("python", "while True:\n    pass", "", limits)
-    )
-    assert not result.timed_out
+    result = await sandbox.run(RunRequest("python", "while True:\n    pass", "", limits))
+    assert not result.timed_out  # stopped by the CPU limit (SIGXCPU), before the wall limit
     assert result.signal == 24
-    assert elapsed < 4
 
 
 @pytest.mark.slow
@@ -193,9 +191,8 @@ async def test_fork_bomb_is_contained(
     sandbox: BubblewrapSandbox, language: str, code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="adapters.sandbox.bubblewrap"):
-        result, elapsed = await timed(sandbox, RunRequest(language, code, limits=SHORT))
+        result = await sandbox.run(RunRequest(language, code, limits=SHORT))
     assert result.timed_out
-    assert elapsed < 15
     peaks = [int(m) for m in re.findall(r"peaked at (\d+) processes", caplog.text)]
     assert peaks
     assert peaks[0] <= SHORT.processes
@@ -204,20 +201,18 @@ async def test_fork_bomb_is_contained(
 
 @pytest.mark.slow
 async def test_memory_bomb_is_killed(sandbox: BubblewrapSandbox) -> None:
-    result, elapsed = await timed(sandbox, RunRequest("python", MEMORY_BOMB, limits=SHORT))
+    result = await sandbox.run(RunRequest("python", MEMORY_BOMB, limits=SHORT))
     assert result.oom_killed or result.signal == 9 or "MemoryError" in result.stderr
     assert result.exit_code != 0
     assert not result.timed_out
-    assert elapsed < 15
 
 
 @pytest.mark.slow
 async def test_output_flood_is_cut_at_one_megabyte(sandbox: BubblewrapSandbox) -> None:
-    result, elapsed = await timed(sandbox, RunRequest("python", FLOOD, limits=SHORT))
+    result = await sandbox.run(RunRequest("python", FLOOD, limits=SHORT))
     assert result.truncated
-    assert not result.timed_out
+    assert not result.timed_out  # cut at the cap, before the wall limit
     assert len(result.stdout.encode()) + len(result.stderr.encode()) == 1_000_000
-    assert elapsed < SHORT.wall_s
 
 
 async def test_disk_fill_stops_at_the_tmpfs_cap(sandbox: BubblewrapSandbox) -> None:
@@ -349,9 +344,7 @@ async def test_twenty_concurrent_hostile_and_benign_runs(sandbox: BubblewrapSand
     hostile = [FORK_BOMB, MEMORY_BOMB, FLOOD, "while True:\n    pass", DISK_FILL] * 2
     benign = [f"print({n} * {n})" for n in range(10)]
     requests = [RunRequest("python", code, limits=limits) for code in hostile + benign]
-    started = time.monotonic()
     results = await asyncio.gather(*(sandbox.run(r) for r in requests))
-    elapsed = time.monotonic() - started
     for n, result in enumerate(results[len(hostile) :]):
         assert (result.stdout, result.exit_code, result.timed_out) == (f"{n * n}\n", 0, False)
     fork_bomb, memory_bomb, flood, loop, disk_fill = results[:5]
@@ -365,7 +358,6 @@ async def test_twenty_concurrent_hostile_and_benign_runs(sandbox: BubblewrapSand
     assert flood.truncated
     assert not flood.timed_out
     assert disk_fill.stdout.startswith("stopped 28")
-    assert elapsed < 15
 
 
 class _NoDropSandbox(BubblewrapSandbox):
@@ -381,39 +373,38 @@ async def sandbox_without_cgroups(host_uid: int) -> AsyncIterator[BubblewrapSand
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="the host-uid drop is what root does")
 async def test_without_cgroups_the_dropped_uid_makes_rlimits_bind(
     sandbox_without_cgroups: BubblewrapSandbox,
 ) -> None:
+    _root("the host-uid drop is what root does")
     box = sandbox_without_cgroups
     assert await box.check() == f"no cgroup, host uid {box._host_uid}"
     assert box.languages()["javascript"] is False
     benign = await box.run(RunRequest("python", "print('fine')"))
-    bomb, elapsed = await timed(box, RunRequest("python", FORK_BOMB, limits=SHORT))
+    bomb = await box.run(RunRequest("python", FORK_BOMB, limits=SHORT))
     memory = await box.run(RunRequest("python", MEMORY_BOMB, limits=SHORT))
     assert benign.stdout == "fine\n"
     assert bomb.timed_out
-    assert elapsed < 15
     assert "MemoryError" in memory.stderr
     with pytest.raises(LanguageUnavailable, match="cgroup"):
         await box.run(RunRequest("javascript", "1"))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root must drop its uid")
 async def test_root_without_cgroup_or_uid_drop_refuses_to_run() -> None:
+    _root("only root must drop its uid")
     box = _NoDropSandbox(cgroup_root=None)
     with pytest.raises(SandboxUnavailable, match="cannot isolate"):
         await box.run(RunRequest("python", "print(1)"))
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root must drop its uid")
 async def test_root_without_uid_drop_relies_on_the_cgroup(caplog: pytest.LogCaptureFixture) -> None:
+    _root("only root must drop its uid")
     # The measured case: as root, bwrap maps the sandbox to root outside and RLIMIT_NPROC does
     # not bind; pids.max does.
     box = _NoDropSandbox()
     if box._cgroups is None or not box._cgroups.available():
-        pytest.skip("no writable cgroup here")
+        missing("no writable cgroup here")
     assert await box.check() == f"cgroup v{box._cgroups.version} per run"
     with caplog.at_level(logging.DEBUG, logger="adapters.sandbox.bubblewrap"):
         bomb = await box.run(RunRequest("python", FORK_BOMB, limits=SHORT))
@@ -427,7 +418,7 @@ async def test_sweep_removes_run_cgroups_of_dead_owners() -> None:
     box = BubblewrapSandbox()
     tree = box._cgroups
     if tree is None or not tree.available():
-        pytest.skip("no writable cgroup here")
+        missing("no writable cgroup here")
     dead_owner = max(psutil.pids()) + 100_000
     orphans = [parent / f"run-{dead_owner}-0123456789ab" for parent in tree._parents()]
     mine = tree.create(memory_bytes=64 << 20, processes=4)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.components import missing
+
 PROBE = "import sqlite3; sqlite3.Connection.enable_load_extension"
 PACKAGES = ["sqlalchemy[asyncio]>=2.0.30,<2.2", "aiosqlite", "alembic", "numpy", "sqlite-vec"]
 
@@ -28,7 +30,7 @@ def python_that_loads_extensions() -> str | None:
 def extension_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = python_that_loads_extensions()
     if base is None:
-        pytest.skip("no Python here can load SQLite extensions")
+        missing("no Python here can load SQLite extensions")
     venv = tmp_path_factory.mktemp("sqlite-vec-venv")
     subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"

@@ -8,6 +8,8 @@ import hashlib
 import os
 import shutil
 import struct
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +27,7 @@ from bot.settings import Settings
 from domain.errors import ConfigurationError
 from domain.language import ChatMessage, GenerationRequest, GenerationUsage
 
+NOBODY = 65534
 REQUEST = GenerationRequest(
     (ChatMessage("system", "Answer briefly."), ChatMessage("user", "What is 2 + 2?")),
     max_tokens=8, temperature=0.0, stop=("\nQuestion:",),
@@ -138,12 +141,47 @@ def test_a_missing_or_broken_model_file_is_a_clear_error(tmp_path: Path) -> None
     assert served_base(settings(tmp_path, BUDDY_LLAMACPP_MODEL=good)).path == good
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def unprivileged(work: Callable[[], str]) -> str:
+    """`work()` in a forked child dropped to nobody (root reads a file whatever its mode)."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, work().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, encoding="utf-8") as pipe:
+        said = pipe.read()
+    os.waitpid(child, 0)
+    return said
+
+
 def test_an_unreadable_model_file_is_a_clear_error(tmp_path: Path) -> None:
-    locked = tiny_gguf(tmp_path / "locked.gguf")
-    locked.chmod(0)
-    with pytest.raises(ConfigurationError, match=f"cannot read the model file {locked}"):
-        served_base(settings(tmp_path, BUDDY_LLAMACPP_MODEL=locked))
+    # Outside the test's private temp dir, so that nobody can reach the file (and not read it).
+    folder = Path(tempfile.mkdtemp(prefix="buddy-unreadable-"))
+    try:
+        folder.chmod(0o711)
+        locked = tiny_gguf(folder / "locked.gguf")
+        locked.chmod(0)
+        configured = settings(tmp_path, BUDDY_LLAMACPP_MODEL=locked)
+
+        def attempt() -> str:
+            try:
+                served_base(configured)
+            except ConfigurationError as error:
+                return str(error)
+            return "served"
+
+        said = unprivileged(attempt) if os.geteuid() == 0 else attempt()
+    finally:
+        shutil.rmtree(folder)
+    assert said.startswith(f"BUDDY_LLAMACPP_MODEL: cannot read the model file {locked}"), said
+    assert "Permission denied" in said
 
 
 def test_the_label_is_stem_and_hash_remembered_and_the_license_declared_or_unknown(

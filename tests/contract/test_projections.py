@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.store.database import Database
+from adapters.store import migrate
+from adapters.store.database import Database, create_database
 from adapters.store.event_counts import EventTypeCounts
 from adapters.store.event_store import SqlEventStore
 from adapters.store.projections import ProjectionRunner
@@ -91,3 +92,20 @@ async def test_two_runners_at_once_apply_each_event_once(
     runners = [ProjectionRunner(db, store, batch_size=5) for _ in range(2)]
     await asyncio.gather(*(r.catch_up(EventTypeCounts()) for r in runners))
     assert sum((await counts(db)).values()) == 60
+
+
+async def test_catch_ups_at_once_never_wait_on_a_connection_they_hold(database_url: str) -> None:
+    """Each catch-up holds one connection at a time: a burst of them on a small pool (two
+    connections on PostgreSQL) all finish. Were the lock's holder to need a second connection
+    while the others hold the rest waiting for the lock, the pool would give up (after 120 s)
+    with StoreUnavailable."""
+    db = create_database(database_url, pool_size=1)
+    try:
+        await migrate.upgrade(db)
+        store = SqlEventStore(db)
+        await append_round(store, 0, 30)
+        runners = [ProjectionRunner(db, store, batch_size=5) for _ in range(6)]
+        await asyncio.gather(*(r.catch_up(EventTypeCounts()) for r in runners))
+        assert sum((await counts(db)).values()) == 30
+    finally:
+        await db.dispose()

@@ -8,9 +8,11 @@ under BUDDY_LLM=ollama, the path where the serving side checks the adapter itsel
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,9 @@ from domain.curation import split_of
 from domain.grounding.grounder import GroundingSettings
 from domain.grounding.relevance import AbstainRule
 from domain.language import GenerationRequest, GenerationUsage
-from domain.model_registry import ServedModel
+from domain.model_registry import EVALUATED, PROMOTED, ServedModel
+from tests.e2e.serving import stored_events
+from tests.e2e.test_learning_loop_cli import run_json
 from training.tiny import make_tiny_gemma
 
 TOPICS = [
@@ -65,55 +69,69 @@ def questions() -> list[str]:
     return found
 
 
+def loop_env(tmp_path: Path) -> dict[str, str]:
+    """The loop's settings, as `Settings` takes them and as the CLI reads them."""
+    return {
+        "BUDDY_DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'buddy.db'}",
+        "BUDDY_LLM": "ollama",
+        "BUDDY_TRAIN_BASE": str(tmp_path / "tiny-base"),
+        "BUDDY_TRAIN_LR": "2e-2",
+        "BUDDY_TRAIN_BATCH": "4",
+        "BUDDY_TRAIN_MAX_LENGTH": "128",
+        "BUDDY_PROMOTION_MARGIN": "0.05",
+    }
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    tiny = make_tiny_gemma(tmp_path / "tiny-base")
+    make_tiny_gemma(tmp_path / "tiny-base")
     (tmp_path / "kb").mkdir()
     (tmp_path / "kb" / "runbook.md").write_text(DOC)
-    return Settings(
-        BUDDY_DATA_DIR=tmp_path / "data",
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'buddy.db'}",
-        BUDDY_LLM="ollama",
-        BUDDY_TRAIN_BASE=tiny,
-        BUDDY_TRAIN_LR=2e-2,
-        BUDDY_TRAIN_BATCH=4,
-        BUDDY_TRAIN_MAX_LENGTH=128,
-        BUDDY_PROMOTION_MARGIN=0.05,
-    )  # type: ignore[call-arg]
+    return Settings(**loop_env(tmp_path))  # type: ignore[arg-type]
 
 
-async def test_the_whole_loop_on_a_tiny_model(settings: Settings, tmp_path: Path) -> None:
+async def answered_and_rated(services: Any, loaded: list[VersionedModel]) -> Any:
+    """Every question answered by the served (scripted) model, the base, and rated 👍 by its
+    asker; the answerer, serving the registry's version through `loaded`."""
     from adapters.platforms.local.channel import LocalChannel
-    from bot.bootstrap import bootstrap
-    from bot.knowledge_commands import ingest
-    from bot.learning_commands import curate
     from bot.model_serving import ModelServing
-    from bot.training_commands import run_training
     from domain.conversation import Question
     from domain.feedback import Reaction
     from domain.privacy_service import Person
-
-    await ingest(settings, [tmp_path / "kb"], "Apache-2.0", None, "headings", True)
-    loaded: list[VersionedModel] = []
 
     async def load(served: ServedModel) -> VersionedModel:
         loaded.append(VersionedModel(served.version))
         return loaded[-1]
 
-    async with bootstrap(settings) as services:
-        services._serving = ModelServing(services.model_registry(), load)
-        # The tiny model's replies are kept as written: this is the loop, not grounding.
-        trusting = GroundingSettings(
-            rule=AbstainRule(0.0, 0.0, 0.0), min_support=0.0, min_passage_dense=0.0
-        )
-        answer = await services.answerer(LocalChannel(None), grounding=trusting)
-        rate = await services.rater()
-        for index, text in enumerate(questions()):
-            person = Person("local", "local", f"dev{index}")
-            given = await answer(Question(person, "general", text, None))
-            assert given.model_version == "tiny:base"
-            await rate(Reaction(person, given.answer_id, "👍"))
+    services._serving = ModelServing(services.model_registry(), load)
+    # The tiny model's replies are kept as written: this is the loop, not grounding.
+    trusting = GroundingSettings(
+        rule=AbstainRule(0.0, 0.0, 0.0), min_support=0.0, min_passage_dense=0.0
+    )
+    answer = await services.answerer(LocalChannel(None), grounding=trusting)
+    rate = await services.rater()
+    for index, text in enumerate(questions()):
+        person = Person("local", "local", f"dev{index}")
+        given = await answer(Question(person, "general", text, None))
+        assert given.model_version == "tiny:base"
+        await rate(Reaction(person, given.answer_id, "👍"))
+    return answer
 
+
+async def test_the_whole_loop_on_a_tiny_model(settings: Settings, tmp_path: Path) -> None:
+    from bot.bootstrap import bootstrap
+    from bot.knowledge_commands import ingest
+    from bot.learning_commands import curate
+    from bot.training_commands import run_training
+    from domain.conversation import Question
+    from domain.privacy_service import Person
+
+    await ingest(settings, [tmp_path / "kb"], "Apache-2.0", None, "headings", True)
+    loaded: list[VersionedModel] = []
+
+    async with bootstrap(settings) as services:
+        answer = await answered_and_rated(services, loaded)
         await curate(settings, True)
         curated = (settings.data_dir / "datasets" / "latest" / "train.jsonl").read_text()
         first = json.loads(curated.splitlines()[0])
@@ -149,6 +167,51 @@ async def test_the_whole_loop_on_a_tiny_model(settings: Settings, tmp_path: Path
         versions = {m.model_version: m for m in stats.models}
         assert versions["tiny:base"].positive == len(TOPICS)
         assert versions["tiny:v1"].answers == 1
+
+
+async def test_buddy_train_decides_the_gate_and_records_the_decision(
+    settings: Settings, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """`buddy train` from the CLI, decided by the real gate end to end (the trained adapter's
+    eval loss against the served base's, on the eval split of what users rated): refused at a
+    margin no adapter meets, promoted at the loop's. Each decision is a `ModelEvaluated` event
+    with the figures it was taken on, and only the pass is followed by `ModelPromoted`."""
+    from bot.bootstrap import bootstrap
+    from bot.knowledge_commands import ingest
+
+    await ingest(settings, [tmp_path / "kb"], "Apache-2.0", None, "headings", True)
+    async with bootstrap(settings) as services:
+        await answered_and_rated(services, [])
+    env = clean_env | loop_env(tmp_path)
+    curated = await asyncio.to_thread(run_json, env, "curate")
+    assert curated["eval"] >= 2, curated
+    train = ("train", "--max-steps", "12")
+
+    strict = env | {"BUDDY_PROMOTION_MARGIN": "0.99"}
+    refused = await asyncio.to_thread(run_json, strict, *train)
+    assert (refused["version"], refused["status"], refused["promoted"]) == ("v1", "finished", False)
+    assert refused["gate"]["passed"] is False
+    [reason] = refused["gate"]["reasons"]
+    assert "is not 99% below the served model's" in reason
+
+    promoted = await asyncio.to_thread(run_json, env, *train)
+    assert (promoted["version"], promoted["status"], promoted["promoted"]) == (
+        "v2",
+        "finished",
+        True,
+    )
+    assert promoted["gate"] == {"passed": True, "reasons": []}
+
+    events = await stored_events(str(settings.database_url))
+    decisions = {e.payload["version"]: e.payload for e in events if e.type == EVALUATED}
+    assert decisions["v1"]["passed"] is False
+    assert decisions["v1"]["reasons"] == [reason]
+    assert decisions["v2"]["passed"] is True
+    metrics = decisions["v2"]["metrics"]
+    assert metrics["eval_loss"] < metrics["served_eval_loss"] * (1 - 0.05)
+    assert [e.payload["version"] for e in events if e.type == PROMOTED] == ["v2"]
+    served = await asyncio.to_thread(run_json, env, "models")
+    assert served["served"] == "v2"
 
 
 def test_bench_training_compares_buddy_with_a_plain_peft_loop(

@@ -60,9 +60,7 @@ def test_the_tiny_adapter_converts_with_llama_cpp_names_metadata_and_values(
 ) -> None:
     base, adapter_dir = tiny_adapter
     out = tmp_path / "adapter.gguf"
-    started = time.perf_counter()
-    assert convert_adapter(adapter_dir, out, base_dir=base) == out
-    assert time.perf_counter() - started < 5
+    assert convert_adapter(adapter_dir, out, base_dir=base) == out  # timed: `buddy bench training`
     assert not out.with_name("adapter.gguf.partial").exists()
 
     reader = gguf.GGUFReader(out)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from adapters.llm.swappable import SwappableModel
 from adapters.privacy.pseudonyms import HmacPseudonymizer
@@ -38,10 +39,14 @@ class VersionModel:
     """A fake of our LanguageModel port that signs its answers with its version, refuses to
     stream once closed and checks it is closed only when idle."""
 
-    def __init__(self, version: str, *, delay_s: float = 0.0, pieces: int = 4) -> None:
+    def __init__(
+        self, version: str, *, delay_s: float = 0.0, pieces: int = 4,
+        gate: asyncio.Event | None = None,
+    ) -> None:  # fmt: skip
         self.version = version
         self.delay_s = delay_s
         self.pieces = pieces
+        self.gate = gate  # when set: each answer, once streaming, waits for it
         self.in_flight = 0
         self.closed = False
         self.closed_while_busy = False
@@ -69,6 +74,8 @@ class VersionModel:
             raise GenerationFailed(f"{self.version} was closed")
         self.in_flight += 1
         try:
+            if self.gate is not None:
+                await self.gate.wait()
             for index in range(self.pieces):
                 await asyncio.sleep(self.delay_s)
                 if self.closed:
@@ -148,9 +155,20 @@ async def test_a_cancelled_answer_still_releases_the_replaced_model() -> None:
     assert not old.closed_while_busy
 
 
+async def until(check: Callable[[], bool], spins: int = 10_000) -> None:
+    """Let the other tasks run until `check()` holds (by turns of the event loop, not time)."""
+    for _ in range(spins):
+        if check():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never came true")
+
+
 async def test_swap_under_load_fails_no_answer_and_each_lineage_names_its_writer() -> None:
-    """20 answers in flight through the real answer use case while the registry is promoted and
-    rolled back 10 times and the serving layer swaps after each change."""
+    """20 answers through the real answer use case: two more start streaming before each of 10
+    registry moves (promote or rollback) and the swap after it, and none ends before the last
+    swap, so every swap happens with answers in flight (2, 4, ... 20 of them). Each finishes on
+    the model it started on, none fails, and each replaced model is closed once its last ends."""
     store = InMemoryEventStore()
     for version in ("v1", "v2", "v3"):
         await store.append(f"model-{version}", None, [NewEvent("training.TrainingFinished", {
@@ -160,10 +178,10 @@ async def test_swap_under_load_fails_no_answer_and_each_lineage_names_its_writer
         })])  # fmt: skip
     registry = ModelRegistry(store)
     built: list[VersionModel] = []
+    finish = asyncio.Event()  # held until every swap is done
 
     async def loader(served: ServedModel) -> VersionModel:
-        await asyncio.sleep(0.005)  # loading takes a moment; answers go on meanwhile
-        built.append(VersionModel(served.version, delay_s=0.004, pieces=6))
+        built.append(VersionModel(served.version, pieces=3, gate=finish))
         return built[-1]
 
     serving = ModelServing(registry, loader)
@@ -173,47 +191,52 @@ async def test_swap_under_load_fails_no_answer_and_each_lineage_names_its_writer
     )
     platform = RecordingPlatform()
     index = ScriptedIndex([HIT])
+    model = await serving.model()
     ask = AnswerQuestion(
-        store, privacy, index, await serving.model(), TEMPLATE, platform,
-        AnsweringSettings(), grounder=trusting_grounder(index),
+        store, privacy, index, model, TEMPLATE, platform, AnsweringSettings(),
+        grounder=trusting_grounder(index),
     )  # fmt: skip
     person = Person("local", "default", "alice")
-
-    async def one(index: int) -> object:
-        await asyncio.sleep(index * 0.004)
-        return await ask(Question(person, "general", f"question {index}?", None, f"Ev{index}"))
-
-    async def admin() -> list[str]:
-        rng = random.Random(8)
-        moves = []
-        for _ in range(10):
-            state = await registry.state()
+    rng = random.Random(8)
+    answers: list[asyncio.Task[Any]] = []
+    started_on: list[str | None] = []  # the version served when each answer started
+    in_flight_at_swaps: list[int] = []
+    moves = []
+    for _ in range(10):
+        for _ in range(2):
+            n = len(answers)
+            question = Question(person, "general", f"question {n}?", None, f"Ev{n}")
+            answers.append(asyncio.create_task(ask(question)))
+            started_on.append(serving.version)
+        await until(lambda: model.in_flight == len(answers))  # all of them are streaming
+        state = await registry.state()
+        if state.previous is not None and rng.random() < 0.4:
+            moves.append(f"rollback->{(await registry.rollback())['to_version']}")
+        else:
             choices = [v for v in ("v1", "v2", "v3") if v != state.served]
-            if state.previous is not None and rng.random() < 0.4:
-                moves.append(f"rollback->{(await registry.rollback())['to_version']}")
-            else:
-                moves.append(f"promote->{(await registry.promote(rng.choice(choices)))['version']}")
-            await serving.reload()
-            await asyncio.sleep(0.006)
-        return moves
-
-    *answers, moves = await asyncio.gather(*(one(i) for i in range(20)), admin())
-    assert len(moves) == 10
+            moves.append(f"promote->{(await registry.promote(rng.choice(choices)))['version']}")
+        await serving.reload()
+        in_flight_at_swaps.append(model.in_flight)
+    assert in_flight_at_swaps == list(range(2, 22, 2))
+    assert model.swaps == 10
+    assert model.loaded == 11  # each replaced model still finishing its two answers
+    assert not [m for m in built if m.closed]
     assert any(m.startswith("rollback") for m in moves)
-    assert not [a for a in answers if a.failed]  # type: ignore[attr-defined]
-    given = [e.payload for e in store.events if e.type == "conversation.AnswerGiven"]
+
+    finish.set()
+    done = await asyncio.gather(*answers)
+    assert not [a for a in done if a.failed]
+    given = {e.payload["answer_id"]: e.payload for e in store.events
+             if e.type == "conversation.AnswerGiven"}  # fmt: skip
     assert len(given) == 20
-    writers = set()
-    for answer in answers:
-        lineage = next(p for p in given if p["answer_id"] == answer.answer_id)  # type: ignore[attr-defined]
-        writer = answer.text.rsplit(" by ", 1)[1]  # type: ignore[attr-defined]
-        assert lineage["model_version"] == f"fake:{writer}" == answer.model_version  # type: ignore[attr-defined]
+    for answer, version in zip(done, started_on, strict=True):
+        writer = answer.text.rsplit(" by ", 1)[1]
+        assert writer == version  # finished on the model it started on, whatever was swapped
+        lineage = given[answer.answer_id]
+        assert lineage["model_version"] == f"fake:{writer}" == answer.model_version
         assert lineage["adapter_hash"] == (None if writer == "base" else f"hash-{writer}")
-        writers.add(writer)
-    assert len(writers) >= 3  # the answers really were spread over several swaps
-    current = serving.loaded
-    assert current is not None
-    assert [m for m in built if not m.closed] == [current.current]  # every replaced one closed
+    assert len(set(started_on)) >= 3
+    assert [m for m in built if not m.closed] == [model.current]  # every replaced one closed
     assert not [m for m in built if m.closed_while_busy]
-    assert current.loaded == 1
-    assert current.swaps == 10
+    assert model.loaded == 1
+    assert model.in_flight == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from adapters.platforms.discord.translate import HELP_TEXT
 from tests.adapter.discord import payloads as p
-from tests.adapter.discord.harness import Bot, running_bot
+from tests.adapter.discord.harness import STATS_STUB, Bot, running_bot
 from tests.adapter.fake_discord import Recorded
 
 DEFERRED, EPHEMERAL = 5, 64
@@ -38,12 +38,13 @@ async def test_help_is_deferred_then_followed_up_only_for_the_asker() -> None:
         assert reply.body["flags"] & EPHEMERAL
 
 
-async def test_stats_are_deferred_then_followed_up() -> None:
+async def test_stats_are_deferred_then_followed_up_only_for_the_asker() -> None:
+    # The handler's text, relayed; the figures themselves: tests/e2e/test_serve_stats.py.
     async with running_bot() as bot:
-        await bot.fake.post(p.message(p.CHANNEL_ID, p.ALICE, f"<@{p.BOT_ID}> roll back?"))
-        await bot.fake.wait_for(lambda: len(bot.fake.calls("PUT", "/channels/")) >= 2)
-        _, reply = await deferred_then_followed_up(bot, p.slash_command("stats"))
-        assert reply.body["content"] == "questions: 1, ratings: 0"
+        callback, reply = await deferred_then_followed_up(bot, p.slash_command("stats"))
+        assert callback.body["data"]["flags"] & EPHEMERAL
+        assert reply.body["content"] == STATS_STUB
+        assert reply.body["flags"] & EPHEMERAL
 
 
 async def test_ask_echoes_the_question_and_the_answer_replies_to_it() -> None:

@@ -1,10 +1,10 @@
-"""`/buddy` over HTTP: acked well within Slack's 3 seconds, the work done after the ack, results
-through the response_url; and the HTTP transport refuses to start without a signing secret."""
+"""`/buddy` over HTTP: acked without waiting for the work (Slack allows 3 seconds), the work done
+after the ack, results through the response_url; and the HTTP transport refuses to start without a
+signing secret."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -15,32 +15,30 @@ from tests.adapter.slack.harness import BuddyProcess, World
 from tests.fakes import ScriptedModel
 
 
-async def timed(buddy: BuddyProcess, text: str, response: str = "r1") -> tuple[str, float]:
-    started = time.monotonic()
+async def reply(buddy: BuddyProcess, text: str, response: str = "r1") -> str:
     body = await buddy.command(text, response=response)
-    elapsed = time.monotonic() - started
-    return (json.loads(body)["text"] if body else ""), elapsed
+    return json.loads(body)["text"] if body else ""
 
 
-async def test_help_and_stats_are_acked_at_once_and_answered(
+async def test_help_is_the_ack_and_stats_are_acked_before_their_work(
     slack: FakeSlack, world: World
 ) -> None:
     buddy = await BuddyProcess(world, slack, ScriptedModel(["ok"])).start()
     try:
-        help_text, elapsed = await timed(buddy, "help")
-        assert elapsed < 3.0
+        help_text = await reply(buddy, "help")
         assert "/buddy ask" in help_text
-        assert (await timed(buddy, ""))[0] == help_text
+        assert await reply(buddy, "") == help_text
 
-        ack, elapsed = await timed(buddy, "stats", "stats")
-        assert elapsed < 3.0
-        assert ack == "Working on it…"
+        buddy.stats_released.clear()  # the stats are held at their work: the ack must not wait
+        assert await reply(buddy, "stats", "stats") == "Working on it…"
+        assert slack.responses == []
+        buddy.stats_released.set()
         await slack.wait_for(lambda: bool(slack.responses), what="the stats response")
     finally:
         await buddy.stop()
     [stats] = slack.responses
     assert stats["name"] == "stats"
-    assert stats["text"] == "*Questions*: 0"
+    assert stats["text"] == "*Stats* stub"  # the handler's text, relayed as mrkdwn
     assert stats["response_type"] == "ephemeral"
 
 
@@ -49,9 +47,7 @@ async def test_ask_stores_the_question_before_the_ack_and_answers_in_the_channel
 ) -> None:
     buddy = await BuddyProcess(world, slack, ScriptedModel(["Run make rollback [1]."])).start()
     try:
-        ack, elapsed = await timed(buddy, "ask how do I roll back?")
-        assert elapsed < 3.0
-        assert ack == "Working on it…"
+        assert await reply(buddy, "ask how do I roll back?") == "Working on it…"
         assert world.types() == ["conversation.QuestionAsked"]
         await buddy.answer_pending()
     finally:
@@ -66,12 +62,12 @@ async def test_ask_stores_the_question_before_the_ack_and_answers_in_the_channel
 async def test_run_posts_the_result_in_the_channel(slack: FakeSlack, world: World) -> None:
     buddy = await BuddyProcess(world, slack, ScriptedModel(["unused"])).start()
     try:
-        ack, _ = await timed(buddy, "run ```sh\necho @channel\n```")
+        ack = await reply(buddy, "run ```sh\necho @channel\n```")
         assert ack == "Working on it…"
-        usage, _ = await timed(buddy, "run")
+        usage = await reply(buddy, "run")
         assert usage.startswith("Usage")
         await slack.wait_for(lambda: bool(slack.responses), what="the run's result")
-        await timed(buddy, "run print(1)", "plain")
+        await reply(buddy, "run print(1)", "plain")
         await slack.wait_for(lambda: len(slack.responses) == 2, what="the plain run's result")
     finally:
         await buddy.stop()
@@ -85,7 +81,7 @@ async def test_run_posts_the_result_in_the_channel(slack: FakeSlack, world: Worl
 async def test_unknown_subcommands_get_help(slack: FakeSlack, world: World) -> None:
     buddy = await BuddyProcess(world, slack, ScriptedModel(["unused"])).start()
     try:
-        text, _ = await timed(buddy, "<!channel> please")
+        text = await reply(buddy, "<!channel> please")
     finally:
         await buddy.stop()
     assert text.startswith("I don't know `&lt;\u200b!channel&gt;`")

@@ -4,7 +4,6 @@ the real answering use cases over in-memory fakes, and the Web API calls seen by
 from __future__ import annotations
 
 import json
-import time
 
 from tests.adapter.fake_slack import FakeSlack
 from tests.adapter.slack.harness import (
@@ -27,11 +26,10 @@ async def test_a_mention_is_stored_acked_and_answered_in_its_thread(
     model = ScriptedModel(["Run ", "**make rollback**", " [1]."], delay_s=0.001)
     buddy = await BuddyProcess(world, slack, model).start()
     try:
-        started = time.monotonic()
         status = await buddy.event(mention("how do I roll back?", QUESTION_TS), "Ev1")
         assert status == 200
-        assert time.monotonic() - started < 1.0
-        assert world.types() == ["conversation.QuestionAsked"]  # stored before the ack
+        # Stored before the ack, answered after it (by the worker, below): the ack never waits.
+        assert world.types() == ["conversation.QuestionAsked"]
         await slack.wait_for(lambda: bool(slack.called("reactions.add")), what="👀")
         assert slack.called("reactions.add") == [
             {"channel": "C1", "timestamp": QUESTION_TS, "name": "eyes"}

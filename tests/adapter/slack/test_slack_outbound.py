@@ -3,11 +3,12 @@ pacing, long answers split into section blocks or attached as a file, failures k
 
 from __future__ import annotations
 
-import itertools
-import time
+import asyncio
+from typing import Any
 
 import pytest
 
+from adapters.platforms.slack import web_api
 from adapters.platforms.slack.replies import SlackReplies
 from adapters.platforms.slack.translate import SlackMessage
 from adapters.platforms.slack.web_api import (
@@ -26,6 +27,28 @@ from tests.fakes import ScriptedModel
 HELLO = SlackMessage("hello", [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}])
 
 
+class RecordedSleeps:
+    """web_api's `asyncio`, with `sleep` recording how long it was asked to wait (and waiting
+    not at all): the waits are checked as numbers, not against a busy machine's clock."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        await asyncio.sleep(0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> RecordedSleeps:
+    recorded = RecordedSleeps()
+    monkeypatch.setattr(web_api, "asyncio", recorded)
+    return recorded
+
+
 def replies_on(slack: FakeSlack, **web: float) -> tuple[SlackReplies, InMemoryMessageRefs]:
     replies = SlackReplies(SlackWeb(web_client("xoxb-t", slack.api_url), **web))
     refs = InMemoryMessageRefs()
@@ -33,13 +56,14 @@ def replies_on(slack: FakeSlack, **web: float) -> tuple[SlackReplies, InMemoryMe
     return replies, refs
 
 
-async def test_the_client_retries_on_429_as_retry_after_says(slack: FakeSlack) -> None:
+async def test_the_client_retries_on_429_as_retry_after_says(
+    slack: FakeSlack, sleeps: RecordedSleeps
+) -> None:
     client = web_client("xoxb-t", slack.api_url)
     assert any(isinstance(h, RetryAfter) for h in client.retry_handlers)
     slack.throttle("chat.postMessage", times=2, retry_after="0.2")
-    started = time.monotonic()
     ts = await SlackWeb(client, post_interval_s=0).post("C1", None, HELLO)
-    assert time.monotonic() - started >= 0.4
+    assert sleeps.waits == [0.2, 0.2]  # what Retry-After said, before each retry
     assert [c.status for c in slack.calls] == [429, 429, 200]
     assert [m["ts"] for m in slack.messages] == [ts]  # posted once
 
@@ -80,23 +104,30 @@ async def test_a_reply_slack_keeps_refusing_stays_pending_then_goes_once(
     assert await world.outbox.pending() == []
 
 
-async def test_posts_in_one_channel_are_paced_and_other_channels_do_not_wait() -> None:
-    pacer = ChannelPacer(0.05)
-    started = time.monotonic()
+async def test_posts_in_one_channel_are_paced_and_other_channels_do_not_wait(
+    sleeps: RecordedSleeps,
+) -> None:
+    now = [100.0]
+    pacer = ChannelPacer(0.05, clock=lambda: now[0])
     for _ in range(3):
-        await pacer.wait("C1")
-    paced = time.monotonic() - started
+        await pacer.wait("C1")  # all at once: each takes the channel's next free slot
     await pacer.wait("C2")
-    assert 0.1 <= paced < 0.5
-    assert time.monotonic() - started - paced < 0.02
+    assert sleeps.waits == [0.05, 0.1]  # C1's 2nd and 3rd; C1's 1st and C2's go at once
+    now[0] = 100.5  # C1 is quiet again by then
+    await pacer.wait("C1")
+    assert sleeps.waits == [0.05, 0.1]
 
 
-async def test_paced_posts_reach_slack_a_slot_apart(slack: FakeSlack) -> None:
+async def test_paced_posts_reach_slack_a_slot_apart(
+    slack: FakeSlack, sleeps: RecordedSleeps
+) -> None:
     web = SlackWeb(web_client("xoxb-t", slack.api_url), post_interval_s=0.1)
+    web._pacer = ChannelPacer(0.1, clock=lambda: 100.0)  # the clock stands still meanwhile
     for _ in range(3):
         await web.post("C1", None, HELLO)
-    times = [c.at for c in slack.calls]
-    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
+    await web.post("C2", None, HELLO)
+    assert sleeps.waits == [0.1, 0.2]
+    assert len(slack.called("chat.postMessage")) == 4
 
 
 async def test_a_long_answer_is_split_into_section_blocks(slack: FakeSlack) -> None:

@@ -1,0 +1,77 @@
+"""`/buddy stats` in Slack and in Discord, answered by `buddy serve` itself: the figures come from
+the conversation log's projection over the real store, as the operator's `buddy stats` shows them,
+not from a string a test harness writes."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from tests.adapter.discord import payloads
+from tests.adapter.fake_discord import TOKEN as DISCORD_TOKEN
+from tests.adapter.fake_discord import running_fake_discord
+from tests.adapter.fake_slack import FakeSlack
+from tests.adapter.slack.harness import mention, reaction
+from tests.e2e.serving import serving, slack_command, slack_env, slack_event, wait_for_event
+
+pytestmark = pytest.mark.slow
+MODEL = "llamacpp:gemma-3-270m-q4_k_m"
+
+
+def assert_one_answer_rated_up(text: str) -> None:
+    assert "questions  1 (0 follow-ups)" in text, text
+    assert "answers    1" in text, text
+    assert "ratings    +1 / -0 (0 by askers)" in text, text
+    assert f"{MODEL}: 1 answers, 0 failures, +1 / -0" in text, text
+
+
+async def test_slack_stats_are_the_stores_figures(
+    clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    fake = await FakeSlack().start()
+    env = {**clean_env, **slack_env(fake), "DATABASE_URL": sqlite_url, "BUDDY_SCHEDULER": "0"}
+    try:
+        async with serving(env) as served, aiohttp.ClientSession() as session:
+            asked = mention("how do I roll back?", "1700000000.000100")
+            assert await slack_event(session, served.base, asked, "Ev1") == 200
+            await fake.wait_for(lambda: bool(fake.called("reactions.remove")), 120, "the answer")
+            [answer] = [m for m in fake.messages if m.get("bot_id")]
+            vote = reaction("+1", answer["channel"], answer["ts"], user="U-bob")
+            assert await slack_event(session, served.base, vote, "Ev2") == 200
+            await wait_for_event(sqlite_url, "feedback.RatingGiven")
+            assert await slack_command(session, served.base, fake, "stats") == "Working on it…"
+            await fake.wait_for(lambda: bool(fake.responses), 60, "the stats response")
+    finally:
+        await fake.stop()
+    [stats] = fake.responses
+    assert stats["response_type"] == "ephemeral"
+    assert_one_answer_rated_up(stats["text"])
+
+
+async def test_discord_stats_are_the_stores_figures(
+    clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    async with running_fake_discord() as fake:
+        env = {**clean_env, "DATABASE_URL": sqlite_url, "BUDDY_SCHEDULER": "0",
+               "DISCORD_TOKEN": DISCORD_TOKEN, "DISCORD_API_URL": fake.api_url}  # fmt: skip
+        async with serving(env):
+            question = payloads.message(
+                payloads.CHANNEL_ID, payloads.ALICE, f"<@{payloads.BOT_ID}> how do I roll back?"
+            )
+            await fake.post(question)
+            [answer] = await fake.wait_for(
+                lambda: [m for m in fake.bot_messages(payloads.CHANNEL_ID)
+                         if "won't guess" in m["content"]],
+                seconds=120,
+            )  # fmt: skip
+            # The reply is finished (and its message remembered) once its vote seeds are on it.
+            await fake.wait_for(lambda: len(fake.calls("PUT", "/channels/")) >= 2, seconds=60)
+            vote = payloads.reaction(answer["id"], payloads.BOB_ID, "👍")
+            await fake.gateway.dispatch("MESSAGE_REACTION_ADD", vote)
+            await wait_for_event(sqlite_url, "feedback.RatingGiven")
+            stats = payloads.slash_command("stats")
+            await fake.interact(stats)
+            follow_up = f"/webhooks/{payloads.APP_ID}/{stats['token']}"
+            [reply, *_] = await fake.wait_for(lambda: fake.calls("POST", follow_up), seconds=60)
+    assert reply.body["flags"] & 64  # ephemeral: only the asker sees it
+    assert_one_answer_rated_up(reply.body["content"])
