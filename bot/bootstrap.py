@@ -1,14 +1,15 @@
-"""The composition root: builds the adapters from settings and hands out the ports."""
+"""The composition root: builds the adapters from settings and hands out the ports, typed by
+them. Tests override what cannot run here (`bootstrap(settings, model=..., sandbox=...)`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from adapters.embeddings.local_model import LocalEmbedder
 from adapters.embeddings.minilm import MiniLmEmbedder
@@ -31,16 +32,25 @@ from adapters.vector.catalog import SqlDocumentCatalog
 from adapters.vector.index_projection import KnowledgeIndexProjection
 from adapters.vector.knowledge_index import SqlKnowledgeIndex
 from bot.settings import Settings
+from domain.catalogue import upcasters
 from domain.errors import ConfigurationError
 from domain.feedback import RateAnswer
+from domain.inbound import InboundHandlers
 from domain.ingestion import IngestionService
 from domain.privacy_service import PrivacyService
 
 if TYPE_CHECKING:
+    from adapters.llm.swappable import SwappableModel
     from adapters.store.adapter_blobs import SqlAdapterBlobs
-    from bot.model_serving import ModelServing
+    from bot.serve.model_serving import ModelServing
+    from domain.answering import AnswerQuestion
     from domain.auto_rollback import AutoRollback
+    from domain.conversation import ChatPlatform, Question
+    from domain.grounding.grounder import GroundingSettings
+    from domain.language import LanguageModel
     from domain.model_registry import ModelRegistry
+    from domain.sandbox import Sandbox
+    from domain.snippets import RunSnippet
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +70,14 @@ class Services:
     embedder: MiniLmEmbedder | LocalEmbedder = field(default_factory=MiniLmEmbedder)
     _knowledge_projection: KnowledgeIndexProjection | None = None
     _knowledge_index: SqlKnowledgeIndex | None = None
-    _language_model: Any = None
+    _language_model: LanguageModel | None = None
     _conversations: SqlConversationLog | None = None
-    _snippets: Any = None
-    _serving: Any = None  # bot.model_serving.ModelServing, built on first use
+    _snippets: RunSnippet | None = None
+    _serving: ModelServing | None = None  # built on first use
+    # Set by tests (and benches): served instead of the registry's version, run instead of
+    # the configured sandbox.
+    model_override: LanguageModel | None = None
+    sandbox_override: Sandbox | None = None
 
     @property
     def knowledge_projection(self) -> KnowledgeIndexProjection:
@@ -80,8 +94,10 @@ class Services:
             self._knowledge_index = SqlKnowledgeIndex(self.db, self.embedder)
         return self._knowledge_index
 
-    def language_model(self) -> Any:
+    def language_model(self) -> LanguageModel:
         """The configured model, loaded on first use (llama.cpp loads in about a second)."""
+        if self.model_override is not None:
+            return self.model_override
         if self._language_model is None:
             if self.settings.llm == "ollama":
                 from adapters.llm.ollama_model import OllamaModel
@@ -91,7 +107,7 @@ class Services:
                 )
             else:
                 from adapters.llm.llamacpp_model import LlamaCppModel
-                from bot.model_serving import served_base
+                from bot.serve.model_serving import served_base
 
                 base = served_base(self.settings)
                 self._language_model = LlamaCppModel(base.path, label=base.label)
@@ -107,8 +123,10 @@ class Services:
     def message_refs(self) -> SqlMessageRefs:
         return SqlMessageRefs(self.db)
 
-    def sandbox(self) -> Any:
+    def sandbox(self) -> Sandbox:
         """The configured sandbox backend: bubblewrap here, Docker in production."""
+        if self.sandbox_override is not None:
+            return self.sandbox_override
         if self.settings.sandbox == "docker":
             from adapters.sandbox.docker_backend import DockerSandbox
 
@@ -117,7 +135,7 @@ class Services:
 
         return BubblewrapSandbox()
 
-    async def snippets(self) -> Any:
+    async def snippets(self) -> RunSnippet:
         """One runner per process, so "one job per user" and the queue hold across messages."""
         if self._snippets is None:
             from domain.snippets import RunSnippet
@@ -125,23 +143,45 @@ class Services:
             self._snippets = RunSnippet(self.sandbox(), self.store, await self.privacy())
         return self._snippets
 
+    async def inbound_handlers(
+        self, answerer: AnswerQuestion, destination: str, wake: Callable[[], None],
+        stats_text: Callable[[], Awaitable[str]],
+    ) -> InboundHandlers:  # fmt: skip
+        """What a platform calls: a question is stored with its pending reply for `destination`
+        (then `wake` tells the worker), ratings, snippets, stats and question changes."""
+        from domain.question_changes import ChangeQuestion
+
+        async def accept(question: Question) -> str:
+            answer_id = await answerer.accept(question, destination)
+            wake()
+            return answer_id
+
+        privacy = await self.privacy()
+        return InboundHandlers(
+            accept, await self.rater(), await self.snippets(), stats_text, self.message_refs,
+            change_question=ChangeQuestion(self.store, privacy),
+        )  # fmt: skip
+
     async def rater(self) -> RateAnswer:
         return RateAnswer(self.store, await self.privacy())
 
-    async def answerer(self, platform: Any, grounding: Any = None, **overrides: Any) -> Any:
+    async def answerer(
+        self, platform: ChatPlatform, grounding: GroundingSettings | None = None,
+        **overrides: float | bool,
+    ) -> AnswerQuestion:  # fmt: skip
         from adapters.llm.prompt_files import load_prompt
         from domain.answering import AnsweringSettings, AnswerQuestion
         from domain.grounding.grounder import Grounder, GroundingSettings
 
         # The registry's served version (hot-swappable); a model set explicitly wins (bench).
-        model = self._language_model
+        model: LanguageModel | None = self.model_override or self._language_model
         if model is None:
             model = await self.served_model()
-        settings = AnsweringSettings(**overrides)
-        if getattr(model, "context_tokens", None):
-            settings.count_tokens = model.count_tokens
+        settings = AnsweringSettings(**overrides)  # type: ignore[arg-type]
+        if window := token_window(model):
             # Leave room in the window for the answer itself.
-            settings.budget_tokens = model.context_tokens - settings.max_tokens - 64
+            settings.count_tokens, context = window
+            settings.budget_tokens = context - settings.max_tokens - 64
         index = self.knowledge_index()
         grounder = Grounder(index, self.embedder, grounding or GroundingSettings(k=settings.k))
         return AnswerQuestion(
@@ -164,26 +204,32 @@ class Services:
 
     def model_serving(self) -> ModelServing:
         if self._serving is None:
-            from bot.model_serving import ModelServing, llamacpp_loader, ollama_loader
+            if self.model_override is not None:
+                raise ConfigurationError("a model set by the caller has no registry to serve")
+            from bot.serve.model_serving import ModelServing, llamacpp_loader, ollama_loader
 
             loader = ollama_loader if self.settings.llm == "ollama" else llamacpp_loader
             self._serving = ModelServing(
                 self.model_registry(), loader(self.settings, self.adapter_blobs())
             )
-        serving: ModelServing = self._serving
-        return serving
+        return self._serving
 
-    async def served_model(self) -> Any:
+    async def served_model(self) -> SwappableModel | LanguageModel:
         """The registry's served version (base + adapter), behind a hot-swappable model
-        (adapters.llm.swappable.SwappableModel; `context_tokens` is None under Ollama)."""
+        (adapters.llm.swappable.SwappableModel; `context_tokens` is None under Ollama), or the
+        model a test set."""
+        if self.model_override is not None:
+            return self.model_override
         return await self.model_serving().model()
 
     async def reload_served(self) -> str | None:
         """Swap to the registry's served version if it moved; the version served after."""
+        if self.model_override is not None:
+            return None
         return await self.model_serving().reload()
 
     def auto_rollback(self) -> AutoRollback:
-        from bot.model_serving import stats_ratings
+        from bot.serve.model_serving import stats_ratings
         from domain.auto_rollback import AutoRollback
 
         return AutoRollback(
@@ -231,14 +277,20 @@ async def database_url(settings: Settings) -> AsyncIterator[tuple[str, str]]:
 
 
 @asynccontextmanager
-async def bootstrap(settings: Settings, *, upgrade: bool = True) -> AsyncIterator[Services]:
-    embedder = embedder_for(settings)  # a wrong BUDDY_EMBEDDER fails before the database starts
+async def bootstrap(
+    settings: Settings, *, upgrade: bool = True, model: LanguageModel | None = None,
+    sandbox: Sandbox | None = None, embedder: MiniLmEmbedder | LocalEmbedder | None = None,
+) -> AsyncIterator[Services]:  # fmt: skip
+    """The services over the configured database; `model`, `sandbox` and `embedder` replace
+    the configured ones (tests, benches)."""
+    if embedder is None:
+        embedder = embedder_for(settings)  # a wrong BUDDY_EMBEDDER fails before the database
     async with database_url(settings) as (url, label):
         db = create_database(url)
         try:
             if upgrade:
                 await migrate.upgrade(db)
-            store = SqlEventStore(db)
+            store = SqlEventStore(db, upcasters=upcasters())  # old rows read as current
             yield Services(
                 db=db,
                 store=store,
@@ -247,9 +299,21 @@ async def bootstrap(settings: Settings, *, upgrade: bool = True) -> AsyncIterato
                 database_label=label,
                 settings=settings,
                 embedder=embedder,
+                model_override=model,
+                sandbox_override=sandbox,
             )
         finally:
             await db.dispose()
+
+
+def token_window(model: object) -> tuple[Callable[[str], int], int] | None:
+    """A local model's token counter and context size; None for a model that does not say
+    (Ollama, a test's fake): its prompts are then cut by characters."""
+    context = getattr(model, "context_tokens", None)
+    count = getattr(model, "count_tokens", None)
+    if isinstance(context, int) and context > 0 and callable(count):
+        return count, context
+    return None
 
 
 def embedder_for(settings: Settings) -> MiniLmEmbedder | LocalEmbedder:

@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.conversation import Answer, Source
 from domain.errors import GenerationFailed, ModelUnavailable
+from domain.event_types import ConversationEvents
 from domain.language import ContextPassage
 from domain.privacy_service import PrivacyService
 from domain.retrieval import SearchHit
@@ -46,7 +47,7 @@ async def stored_answer(
     opens (the asker was erased)."""
     model = str(payload.get("model_version", ""))
     latency = int(payload.get("latency_ms", 0))
-    if kind == "conversation.AnswerFailed":
+    if kind == ConversationEvents.ANSWER_FAILED:
         reason = str(payload["reason"])
         return Answer(payload["answer_id"], failure_text(reason), (), model, latency, failed=True)
     text = await privacy.reveal(user, payload["text"])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.answer_records import failure_text, passages_of, reason_for, sources_of, stored_answer
+from domain.catalogue import current_version
 from domain.conversation import (
     Answer,
     ChatPlatform,
@@ -21,6 +22,7 @@ from domain.conversation import (
     thread_key,
 )
 from domain.errors import BuddyError, GenerationFailed
+from domain.event_types import ConversationEvents
 from domain.events import NewEvent
 from domain.grounding.followups import standalone_query
 from domain.grounding.grounder import Grounder, Grounding, GroundingSettings, Outcome
@@ -37,8 +39,8 @@ from domain.ports import EventStore, KnowledgeIndex, OutboxMessage
 from domain.privacy_service import PrivacyService
 from domain.retrieval import SearchHit
 
-_ASKED = ("conversation.QuestionAsked", "conversation.FollowUpAsked")
-_ENDED = ("conversation.AnswerGiven", "conversation.AnswerFailed")
+_ASKED = ConversationEvents.ASKED
+_ENDED = (ConversationEvents.ANSWER_GIVEN, ConversationEvents.ANSWER_FAILED)
 
 NOTHING_FOUND = (
     "I couldn't find anything about that in the team's docs, so I won't guess. "
@@ -163,7 +165,7 @@ class AnswerQuestion:
         }  # fmt: skip
         if earlier:
             payload["follows"] = earlier[-1].answer_id
-        kind = "conversation.FollowUpAsked" if earlier else "conversation.QuestionAsked"
+        kind = ConversationEvents.FOLLOW_UP_ASKED if earlier else ConversationEvents.QUESTION_ASKED
         # No platform id in the event (it names the channel and the message): the answer id is
         # derived from it, and only the append's idempotency key carries it.
         stream = f"conversation-{answer_id}"
@@ -346,7 +348,9 @@ class AnswerQuestion:
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
         }
-        await self._store.append(turn.stream, None, [NewEvent("conversation.AnswerGiven", lineage)])
+        given = ConversationEvents.ANSWER_GIVEN
+        event = NewEvent(given, lineage, schema_version=current_version(given))
+        await self._store.append(turn.stream, None, [event])
         turn.lap("storage", lap)
         model = lineage["model_version"]
         return Answer(
@@ -358,7 +362,7 @@ class AnswerQuestion:
         reason = reason_for(error)
         latency_ms = int((time.perf_counter() - turn.started) * 1000)
         event = NewEvent(
-            "conversation.AnswerFailed",
+            ConversationEvents.ANSWER_FAILED,
             {"answer_id": turn.answer_id, "thread": turn.thread, "reason": reason,
              "error": type(error).__name__, "model_version": self._model.model_version,
              "latency_ms": latency_ms},

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
+from domain.event_types import TrainingEvents
 from domain.events import NewEvent
 from domain.ports import Embedder, EventStore
 from domain.privacy_service import PrivacyService
@@ -162,7 +163,7 @@ class CurateDataset:
                 getattr(dataset, split_of(question)).append(example)
         dataset.pairs = await self._pairs(items)
         summary = dataset.summary()
-        event = NewEvent("training.DatasetCurated", summary)
+        event = NewEvent(TrainingEvents.DATASET_CURATED, summary)
         await self._store.append(f"dataset-{summary['dataset_hash']}", None, [event])
         return dataset
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from domain.errors import ConcurrencyError
+from domain.event_types import ConversationEvents, FeedbackEvents
 from domain.events import NO_STREAM, NewEvent, RecordedEvent
 from domain.ports import EventStore
 from domain.privacy_service import Person, PrivacyService
@@ -63,13 +64,13 @@ class AnswerVotes:
         state = cls()
         for event in events:
             state.version = event.version
-            if event.type in ("conversation.QuestionAsked", "conversation.FollowUpAsked"):
+            if event.type in ConversationEvents.ASKED:
                 state.asker = event.payload["user"]
-            elif event.type == "conversation.AnswerGiven":
+            elif event.type == ConversationEvents.ANSWER_GIVEN:
                 state.answered = True
-            elif event.type == "feedback.RatingGiven":
+            elif event.type == FeedbackEvents.RATING_GIVEN:
                 state.votes[event.payload["user"]] = event.payload["value"]
-            elif event.type == "feedback.RatingRetracted":
+            elif event.type == FeedbackEvents.RATING_RETRACTED:
                 state.votes.pop(event.payload["user"], None)
         return state
 
@@ -85,10 +86,10 @@ def decide_vote(
     if removed:
         if current != value:  # a later vote already replaced this one, or there was none
             return "no such vote to retract"
-        return NewEvent("feedback.RatingRetracted", base)
+        return NewEvent(FeedbackEvents.RATING_RETRACTED, base)
     if current == value:
         return "already counted"
-    return NewEvent("feedback.RatingGiven", {**base, "emoji": emoji, "replaces": current})
+    return NewEvent(FeedbackEvents.RATING_GIVEN, {**base, "emoji": emoji, "replaces": current})
 
 
 class RateAnswer:

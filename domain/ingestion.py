@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from domain.event_types import KnowledgeEvents
 from domain.events import NewEvent
 from domain.knowledge.chunking import chunk_file
 from domain.ports import EventStore, Scrubber
@@ -113,7 +114,7 @@ class IngestionService:
             progress(1)
         for path, (document_id, _) in known.items():
             event = NewEvent(
-                "knowledge.DocumentRemoved",
+                KnowledgeEvents.DOCUMENT_REMOVED,
                 {"source_id": source_id, "document_id": document_id, "path": path},
             )
             await self._store.append(f"document-{document_id}", None, [event])
@@ -125,7 +126,7 @@ class IngestionService:
             return
         payload = {"source_id": source_id, **current.__dict__}
         await self._store.append(
-            f"source-{source_id}", None, [NewEvent("knowledge.SourceRegistered", payload)]
+            f"source-{source_id}", None, [NewEvent(KnowledgeEvents.SOURCE_REGISTERED, payload)]
         )
 
     async def _append_document(
@@ -152,7 +153,7 @@ class IngestionService:
                 for index, chunk in enumerate(chunks)
             ],
         }
-        event = NewEvent("knowledge.DocumentIngested", payload)
+        event = NewEvent(KnowledgeEvents.DOCUMENT_INGESTED, payload)
         await self._store.append(f"document-{document_id}", None, [event])
         return len(chunks)
 

@@ -16,11 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.event_types import TrainingEvents
 from domain.events import RecordedEvent
 from domain.model_registry import RUN_ENDING_TYPES, STARTED, ends_run
 
 DEFAULT_MILESTONES = (100, 500, 1_000, 5_000, 10_000, 25_000, 50_000)
-CURATED = "training.DatasetCurated"
+CURATED = TrainingEvents.DATASET_CURATED
 EVENT_TYPES = (CURATED, STARTED, *RUN_ENDING_TYPES)
 
 

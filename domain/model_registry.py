@@ -19,17 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import BuddyError, ConcurrencyError
+from domain.event_types import TrainingEvents
 from domain.events import NO_STREAM, NewEvent, RecordedEvent
 from domain.ports import EventStore
 
 REGISTRY_STREAM = "model-registry"
 BASE = "base"
-PROMOTED = "training.ModelPromoted"
-ROLLED_BACK = "training.ModelRolledBack"
-STARTED = "training.TrainingStarted"
-FINISHED = "training.TrainingFinished"
-FAILED = "training.TrainingFailed"
-EVALUATED = "training.ModelEvaluated"
+PROMOTED = TrainingEvents.MODEL_PROMOTED
+ROLLED_BACK = TrainingEvents.MODEL_ROLLED_BACK
+STARTED = TrainingEvents.TRAINING_STARTED
+FINISHED = TrainingEvents.TRAINING_FINISHED
+FAILED = TrainingEvents.TRAINING_FAILED
+EVALUATED = TrainingEvents.MODEL_EVALUATED
 REGISTRY_TYPES = (STARTED, FINISHED, FAILED, EVALUATED, PROMOTED, ROLLED_BACK)
 # The events that can end a run (see `ends_run`).
 RUN_ENDING_TYPES = (FAILED, EVALUATED, PROMOTED)

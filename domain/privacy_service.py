@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.errors import InvalidEvent
+from domain.event_types import PrivacyEvents
 from domain.events import NewEvent
 from domain.ports import Clock, EventStore, KeyVault, Pseudonymizer, Scrubber, TextSealer
 
@@ -78,14 +79,14 @@ class PrivacyService:
         return await self._sealer.unseal(user, sealed)
 
     async def opt_out(self, person: Person) -> str:
-        return await self._record_user(person, "privacy.UserOptedOut")
+        return await self._record_user(person, PrivacyEvents.USER_OPTED_OUT)
 
     async def opt_in(self, person: Person) -> str:
-        return await self._record_user(person, "privacy.UserOptedIn")
+        return await self._record_user(person, PrivacyEvents.USER_OPTED_IN)
 
     async def exclude_channel(self, platform: str, workspace: str, channel_id: str) -> str:
         channel = self.channel(platform, workspace, channel_id)
-        event = NewEvent("privacy.ChannelExcluded", {"channel": channel, "platform": platform})
+        event = NewEvent(PrivacyEvents.CHANNEL_EXCLUDED, {"channel": channel, "platform": platform})
         await self._store.append(f"privacy-channel-{channel}", None, [event])
         return channel
 
@@ -94,7 +95,7 @@ class PrivacyService:
         Running it again is harmless: nothing left to shred, one more UserErased."""
         user = self.pseudonym(person)
         shredded = await self._keys.shred_user(user)
-        event = NewEvent("privacy.UserErased", {"user": user, "keys_shredded": shredded})
+        event = NewEvent(PrivacyEvents.USER_ERASED, {"user": user, "keys_shredded": shredded})
         result = await self._store.append(f"privacy-user-{user}", None, [event])
         return Erasure(user, shredded, result.last_position)
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.conversation import answer_id_for
+from domain.event_types import ConversationEvents
 from domain.events import NewEvent
 from domain.ports import EventStore
 from domain.privacy_service import PrivacyService
 
-_ASKED = ("conversation.QuestionAsked", "conversation.FollowUpAsked")
+_ASKED = ConversationEvents.ASKED
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,13 @@ class ChangeQuestion:
         user = str(asked.payload["user"])  # only the author's question is stored under this id
         if change.new_text is None:
             await self._privacy.shred(user, asked.payload["text"])
-            event = NewEvent("conversation.QuestionDeleted", {"answer_id": answer_id, "user": user})
+            event = NewEvent(
+                ConversationEvents.QUESTION_DELETED, {"answer_id": answer_id, "user": user}
+            )
         else:
             protected = await self._privacy.protect(user, change.new_text, scope=answer_id)
             event = NewEvent(
-                "conversation.QuestionEdited",
+                ConversationEvents.QUESTION_EDITED,
                 {"answer_id": answer_id, "user": user, "text": protected.sealed,
                  "redactions": list(protected.redactions)},
             )  # fmt: skip

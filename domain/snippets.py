@@ -8,6 +8,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
+from domain.event_types import SandboxEvents
 from domain.events import NewEvent
 from domain.ingestion import digest
 from domain.ports import EventStore
@@ -109,7 +110,7 @@ class RunSnippet:
             "output_chars": len(result.stdout) + len(result.stderr),
         }
         stream = f"snippet-{digest('snippet', user, code.sealed)}"
-        await self._store.append(stream, None, [NewEvent("sandbox.SnippetRun", payload)])
+        await self._store.append(stream, None, [NewEvent(SandboxEvents.SNIPPET_RUN, payload)])
 
     def _reply(self, language: str, result: RunResult) -> SnippetReply:
         output = result.stdout + (f"\n[stderr]\n{result.stderr}" if result.stderr else "")

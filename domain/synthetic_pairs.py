@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-SYNTHETIC_EVENT = "training.SyntheticExampleGenerated"
+from domain.event_types import TrainingEvents
+
+SYNTHETIC_EVENT = TrainingEvents.SYNTHETIC_EXAMPLE_GENERATED
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from adapters.tasks import drain
+
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0  # rounds in flight at stop get this long to finish
@@ -79,15 +81,9 @@ class Scheduler:
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
-        in_flight = set(self._in_flight)
-        if not in_flight:
-            return
-        _, pending = await asyncio.wait(in_flight, timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning("cancelling %d scheduled jobs still running at stop", len(pending))
-            await asyncio.wait(pending, timeout=CANCEL_GRACE_S)
+        cancelled = await drain(set(self._in_flight), timeout_s, grace_s=CANCEL_GRACE_S)
+        if cancelled:
+            log.warning("cancelled %d scheduled jobs still running at stop", cancelled)
 
     def _round(self, job: ScheduledJob) -> Callable[[], Awaitable[None]]:
         async def run() -> None:

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.conversation import Answer, Exchange
+from domain.catalogue import Upcasters, validate_append
+from domain.catalogue import upcasters as catalogue_upcasters
+from domain.conversation import Answer, Exchange, PostedMessage
 from domain.errors import ConcurrencyError
 from domain.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from domain.grounding.grounder import Grounder, GroundingSettings
@@ -18,6 +20,7 @@ from domain.language import GenerationRequest, GenerationUsage
 from domain.ports import OutboxMessage, PendingMessage
 from domain.privacy import ScrubResult
 from domain.retrieval import SearchHit
+from domain.sandbox import LanguageUnavailable, RunRequest, RunResult
 
 
 class FixedClock:
@@ -32,11 +35,17 @@ class FixedClock:
 
 
 class InMemoryEventStore:
-    def __init__(self, clock: FixedClock | None = None) -> None:
+    """The store's portable contract (tests/contract/test_event_store.py) in a list: the
+    catalogue's validation on append, its upcasters on read. `events` holds what was stored."""
+
+    def __init__(
+        self, clock: FixedClock | None = None, *, upcasters: Upcasters | None = None
+    ) -> None:
         self.events: list[RecordedEvent] = []
         self.outbox: list[OutboxMessage] = []
         self._seen: dict[str, AppendResult] = {}
         self._clock = clock or FixedClock()
+        self._upcasters = catalogue_upcasters() if upcasters is None else upcasters
 
     async def append(
         self,
@@ -47,6 +56,7 @@ class InMemoryEventStore:
         idempotency_key: str | None = None,
         outbox: Sequence[OutboxMessage] = (),
     ) -> AppendResult:
+        validate_append(stream_id, events)
         if idempotency_key in self._seen:
             return self._seen[idempotency_key]
         current = await self.stream_version(stream_id)
@@ -75,13 +85,14 @@ class InMemoryEventStore:
         return result
 
     async def read_stream(self, stream_id: str, from_version: int = 0) -> list[RecordedEvent]:
-        return [e for e in self.events if e.stream_id == stream_id and e.version >= from_version]
+        found = [e for e in self.events if e.stream_id == stream_id and e.version >= from_version]
+        return [self._upcasters.upcast(e) for e in found]
 
     async def read_all(
         self, after_position: int = 0, limit: int = 1000, types: Sequence[str] | None = None
     ) -> list[RecordedEvent]:
         found = [e for e in self.events if e.position > after_position]
-        return [e for e in found if not types or e.type in types][:limit]
+        return [self._upcasters.upcast(e) for e in found if not types or e.type in types][:limit]
 
     async def stream_version(self, stream_id: str) -> int:
         versions = [e.version for e in self.events if e.stream_id == stream_id]
@@ -257,3 +268,43 @@ class InMemoryOutbox:
 
     async def mark_failed(self, message_id: int) -> None:
         self.attempts[message_id] = self.attempts.get(message_id, 0) + 1
+
+
+class InMemoryMessageRefs:
+    """Where Buddy's replies were posted (domain.conversation.MessageRefs), as a list."""
+
+    def __init__(self) -> None:
+        self.posted_messages: list[PostedMessage] = []
+
+    async def remember(self, posted: PostedMessage) -> None:
+        self.posted_messages.append(posted)
+
+    async def answer_for(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        return next((p.answer_id for p in self.posted_messages if (p.platform, p.channel_id,
+                     p.message_id) == (platform, channel_id, message_id)), None)  # fmt: skip
+
+    async def posted(self, platform: str, answer_id: str) -> PostedMessage | None:
+        return next((p for p in self.posted_messages
+                     if (p.platform, p.answer_id) == (platform, answer_id)), None)  # fmt: skip
+
+    async def bot_thread(self, platform: str, channel_id: str, thread_id: str) -> bool:
+        return any((p.platform, p.channel_id, p.thread_id) == (platform, channel_id, thread_id)
+                   for p in self.posted_messages)  # fmt: skip
+
+
+class EchoSandbox:
+    """Runs nothing: says what it was asked to run, mentions and all (the domain makes them
+    inert), and keeps the requests. A language it does not list is unavailable, as a real
+    sandbox says of a runtime it does not have."""
+
+    def __init__(self) -> None:
+        self.requests: list[RunRequest] = []
+
+    async def run(self, request: RunRequest) -> RunResult:
+        self.requests.append(request)
+        if request.language not in self.languages():
+            raise LanguageUnavailable(f"{request.language} is not installed here")
+        return RunResult(f"ran {request.language}: {request.code.strip()}\n", "", 0, duration_ms=3)
+
+    def languages(self) -> dict[str, bool]:
+        return {"python": True, "bash": True}

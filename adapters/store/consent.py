@@ -8,14 +8,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.store import schema
+from domain.event_types import PrivacyEvents
 from domain.events import RecordedEvent
 
 table = schema.consent
 
 _USER_STATES = {
-    "privacy.UserOptedOut": "opted_out",
-    "privacy.UserOptedIn": "opted_in",
-    "privacy.UserErased": "erased",
+    PrivacyEvents.USER_OPTED_OUT: "opted_out",
+    PrivacyEvents.USER_OPTED_IN: "opted_in",
+    PrivacyEvents.USER_ERASED: "erased",
 }
 
 
@@ -28,7 +29,7 @@ class ConsentProjection:
                 await self._set(
                     conn, f"user:{event.payload['user']}", "user", event, _USER_STATES[event.type]
                 )
-            elif event.type == "privacy.ChannelExcluded":
+            elif event.type == PrivacyEvents.CHANNEL_EXCLUDED:
                 await self._set(
                     conn, f"channel:{event.payload['channel']}", "channel", event, "excluded"
                 )

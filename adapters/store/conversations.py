@@ -15,10 +15,11 @@ from adapters.store.database import Database
 from adapters.store.projections import ProjectionRunner
 from adapters.store.rows import update_or_insert
 from domain.conversation import Exchange
+from domain.event_types import ConversationEvents, FeedbackEvents
 from domain.events import RecordedEvent
 
 rows, votes = schema.conversations, schema.votes
-_ASKED = ("conversation.QuestionAsked", "conversation.FollowUpAsked")
+_ASKED = ConversationEvents.ASKED
 
 
 class ConversationProjection:
@@ -29,33 +30,33 @@ class ConversationProjection:
             payload = event.payload
             if event.type in _ASKED:
                 await conn.execute(sa.insert(rows).values(**_asked(event)))
-            elif event.type == "conversation.AnswerGiven":
+            elif event.type == ConversationEvents.ANSWER_GIVEN:
                 await _finish(conn, payload, "answered", answer=payload["text"])
-                mode = payload.get("answer_mode", "generated")
+                mode = payload["answer_mode"]  # v2; older answers are upcast on read
                 await conn.execute(
                     sa.update(rows)
                     .where(rows.c.answer_id == payload["answer_id"])
                     .values(answer_mode=mode)
                 )
-            elif event.type == "conversation.AnswerFailed":
+            elif event.type == ConversationEvents.ANSWER_FAILED:
                 await _finish(conn, payload, "failed")
-            elif event.type == "conversation.QuestionDeleted":
+            elif event.type == ConversationEvents.QUESTION_DELETED:
                 await conn.execute(
                     sa.update(rows)
                     .where(rows.c.answer_id == payload["answer_id"])
                     .values(status="deleted", question="", answer=None)
                 )
-            elif event.type == "conversation.QuestionEdited":
+            elif event.type == ConversationEvents.QUESTION_EDITED:
                 await conn.execute(
                     sa.update(rows)
                     .where(rows.c.answer_id == payload["answer_id"])
                     .values(question=payload["text"])
                 )
-            elif event.type == "feedback.RatingGiven":
+            elif event.type == FeedbackEvents.RATING_GIVEN:
                 key = {"answer_id": payload["answer_id"], "user_id": payload["user"]}
                 values = {"value": payload["value"], "by_asker": payload["by_asker"]}
                 await update_or_insert(conn, votes, key, values)
-            elif event.type == "feedback.RatingRetracted":
+            elif event.type == FeedbackEvents.RATING_RETRACTED:
                 await conn.execute(
                     sa.delete(votes).where(
                         votes.c.answer_id == payload["answer_id"],
@@ -75,7 +76,7 @@ def _asked(event: RecordedEvent) -> dict[str, Any]:
         "thread": payload.get("thread"),  # absent on questions stored before threads existed
         "user_id": payload["user"],
         "channel": payload["channel"],
-        "follow_up": event.type == "conversation.FollowUpAsked",
+        "follow_up": event.type == ConversationEvents.FOLLOW_UP_ASKED,
         "status": "asked",
         "question": payload["text"],
         "asked_position": event.position,

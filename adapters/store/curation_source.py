@@ -13,6 +13,7 @@ from adapters.store.conversations import ConversationProjection
 from adapters.store.database import Database
 from adapters.store.projections import ProjectionRunner
 from domain.curation import Interaction
+from domain.event_types import ConversationEvents
 from domain.language import ContextPassage, format_passages
 from domain.ports import EventStore
 from domain.synthetic_pairs import SYNTHETIC_EVENT, SyntheticPair
@@ -106,7 +107,7 @@ class SqlCurationSource:
         chunk_ids: dict[str, list[str]] = {}
         after = 0
         while batch := await self._store.read_all(
-            after, limit=_BATCH, types=["conversation.AnswerGiven"]
+            after, limit=_BATCH, types=[ConversationEvents.ANSWER_GIVEN]
         ):
             for event in batch:
                 answer_id = event.payload["answer_id"]

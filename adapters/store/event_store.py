@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.store import schema
 from adapters.store.clock import SystemClock, as_utc
 from adapters.store.database import Database
-from domain.catalogue import Upcasters
+from domain.catalogue import Upcasters, validate_append
+from domain.catalogue import upcasters as catalogue_upcasters
 from domain.errors import ConcurrencyError, InvalidEvent
 from domain.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from domain.ports import Clock, OutboxMessage
@@ -27,7 +28,8 @@ class SqlEventStore:
     ) -> None:
         self._db = db
         self._clock = clock or SystemClock()
-        self._upcasters = upcasters or Upcasters()
+        # Readers only ever see current shapes: the catalogue's upcasters unless told otherwise.
+        self._upcasters = catalogue_upcasters() if upcasters is None else upcasters
 
     async def append(
         self,
@@ -156,10 +158,7 @@ class SqlEventStore:
 
 
 def _check_batch(stream_id: str, events: Sequence[NewEvent]) -> None:
-    if not stream_id or len(stream_id) > 200:
-        raise InvalidEvent("stream id must be 1 to 200 characters")
-    if not events:
-        raise InvalidEvent("an append needs at least one event")
+    validate_append(stream_id, events)  # the catalogue's rules, shared with every store
     if len(events) > MAX_BATCH:
         raise InvalidEvent(f"an append takes at most {MAX_BATCH} events, got {len(events)}")
 

@@ -16,15 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.store import schema
 from adapters.store.rows import update_or_insert
 from adapters.vector import vectors
+from domain.event_types import KnowledgeEvents
 from domain.events import RecordedEvent
 from domain.knowledge.search_text import SEARCH_TEXT_VERSION, search_text
 
 log = logging.getLogger(__name__)
 
 HANDLED = {
-    "knowledge.SourceRegistered",
-    "knowledge.DocumentIngested",
-    "knowledge.DocumentRemoved",
+    KnowledgeEvents.SOURCE_REGISTERED,
+    KnowledgeEvents.DOCUMENT_INGESTED,
+    KnowledgeEvents.DOCUMENT_REMOVED,
 }
 
 
@@ -51,15 +52,15 @@ class KnowledgeIndexProjection:
         texts = [
             _search_text(event.payload["path"], chunk)
             for event in relevant
-            if event.type == "knowledge.DocumentIngested"
+            if event.type == KnowledgeEvents.DOCUMENT_INGESTED
             for chunk in event.payload["chunks"]
         ]
         embeddings = await self._embedder.embed_array(texts) if texts else []
         cursor = 0
         for event in relevant:
-            if event.type == "knowledge.SourceRegistered":
+            if event.type == KnowledgeEvents.SOURCE_REGISTERED:
                 await _upsert_source(conn, event)
-            elif event.type == "knowledge.DocumentRemoved":
+            elif event.type == KnowledgeEvents.DOCUMENT_REMOVED:
                 await _remove_document(conn, event.payload["document_id"])
             else:
                 count = len(event.payload["chunks"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot.bench_vectors import bench_vectors
+from bot.bench.vectors import bench_vectors
 
 
 async def test_bench_vectors_reports_every_figure_at_a_small_size() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.llm.gguf_header import read_header
 from adapters.llm.llamacpp_model import LlamaCppModel, assemble_model
-from bot.model_serving import ModelServing, llamacpp_loader
+from bot.serve.model_serving import ModelServing, llamacpp_loader
 from bot.settings import Settings
 from domain.events import NewEvent
 from domain.language import ChatMessage, GenerationRequest, GenerationUsage

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.llm.ollama_model import OllamaModel
 from adapters.llm.ollama_promotion import OllamaPromotion, tag_for
-from bot.model_serving import ModelServing, ollama_loader
+from bot.serve.model_serving import ModelServing, ollama_loader
 from bot.settings import Settings
 from domain.errors import AdapterRejected, ModelUnavailable
 from domain.events import NewEvent

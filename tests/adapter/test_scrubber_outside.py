@@ -12,7 +12,7 @@ import pytest
 
 from adapters.privacy.checksums import base58check_valid, card_network_matches, segwit_valid
 from adapters.privacy.scrubber import PatternScrubber, normalise
-from bot.bench_scrubber import CORPORA, Case, Figures, load_cases, measure, shipped_finder
+from bot.bench.scrubber import CORPORA, Case, Figures, load_cases, measure, shipped_finder
 from domain.privacy import KINDS
 
 MIN_RECALL = 0.98

@@ -17,7 +17,7 @@ from adapters.files.source_reader import read_source
 from adapters.store import schema
 from adapters.store.embedding_column import embedding_width
 from bot.bootstrap import Services, bootstrap, embedder_for
-from bot.knowledge_commands import refresh_index
+from bot.operations.index import refresh_index
 from bot.settings import Settings
 from domain.errors import ConfigurationError
 from domain.ingestion import IngestReport

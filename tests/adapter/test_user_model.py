@@ -21,8 +21,8 @@ import pytest
 from adapters.llm import llamacpp_model
 from adapters.llm.gguf_header import read_header
 from adapters.llm.llamacpp_model import USER_LICENSE, LlamaCppModel, _ChatTemplate, user_model
-from bot.model_commands import base_license, base_model
-from bot.model_serving import served_base
+from bot.cli.models import base_license, base_model
+from bot.serve.model_serving import served_base
 from bot.settings import Settings
 from domain.errors import ConfigurationError
 from domain.language import ChatMessage, GenerationRequest, GenerationUsage

@@ -10,6 +10,7 @@ from adapters.store.event_store import SqlEventStore
 from domain.events import NewEvent
 
 BATCH = 10
+ASKED = {"answer_id": "a", "user": "u", "channel": "c", "thread": "t", "text": "?"}
 
 
 async def main(url: str, stream: str, run: int) -> None:
@@ -18,7 +19,9 @@ async def main(url: str, stream: str, run: int) -> None:
     version = await store.stream_version(stream)
     for batch in range(1_000_000):
         events = [
-            NewEvent("conversation.QuestionAsked", {"run": run, "batch": batch, "index": i})
+            NewEvent(
+                "conversation.QuestionAsked", {**ASKED, "run": run, "batch": batch, "index": i}
+            )
             for i in range(BATCH)
         ]
         version = (await store.append(stream, version, events)).last_version

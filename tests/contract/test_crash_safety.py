@@ -49,6 +49,7 @@ async def test_kill_9_while_appending_leaves_whole_batches_and_no_gap(
     assert set(batch_sizes.values()) == {BATCH}
     assert {run for run, _ in batch_sizes} == set(range(KILLS))
     # And the store still takes appends after all that.
-    after = NewEvent("conversation.QuestionAsked", {"after": "crashes"})
+    asked = {"answer_id": "a", "user": "u", "channel": "c", "thread": "t", "text": "?"}
+    after = NewEvent("conversation.QuestionAsked", {**asked, "after": "crashes"})
     result = await store.append("crashy", len(events) - 1, [after])
     assert result.first_version == len(events)

@@ -32,7 +32,8 @@ async def test_forget_makes_every_text_of_the_user_unreadable_and_spares_others(
         user = privacy.pseudonym(person)
         for text in texts:
             sealed = (await privacy.protect(user, text)).sealed
-            event = NewEvent("conversation.QuestionAsked", {"user": user, "text": sealed})
+            asked = {"answer_id": text, "user": user, "channel": "c", "thread": "t", "text": sealed}
+            event = NewEvent("conversation.QuestionAsked", asked)
             await store.append(f"q-{user[:6]}", None, [event])
 
     await privacy.forget(ALICE)

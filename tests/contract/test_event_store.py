@@ -1,49 +1,82 @@
-"""The event store's contract, run on SQLite and on the embedded PostgreSQL alike."""
+"""The event store's contract, run on SQLite and on the embedded PostgreSQL alike. The portable
+half (`any_store`) runs on the in-memory fake too, so service tests on it prove what they say;
+races, crashes and raw rows are the SQL stores' own."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from adapters.store import event_store as event_store_module
+from adapters.store import migrate, schema
+from adapters.store.database import Database, create_database
 from adapters.store.event_store import SqlEventStore
+from domain.catalogue import CATALOGUE, Upcasters
 from domain.errors import ConcurrencyError, InvalidEvent
-from domain.events import NO_STREAM, NewEvent
-from domain.ports import OutboxMessage
+from domain.event_types import ConversationEvents, FeedbackEvents, KnowledgeEvents
+from domain.events import NO_STREAM, NewEvent, RecordedEvent
+from domain.ports import EventStore, OutboxMessage
+from tests.conftest import BACKENDS
+from tests.fakes import InMemoryEventStore
+
+
+@pytest.fixture(params=[*BACKENDS, "memory"])
+async def any_store(request: pytest.FixtureRequest) -> AsyncIterator[EventStore]:
+    """The SQL store on each backend, and the in-memory fake the service tests use."""
+    if request.param == "memory":
+        yield InMemoryEventStore()
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    database = create_database(url, pool_size=60)
+    await migrate.upgrade(database)
+    yield SqlEventStore(database)
+    await database.dispose()
 
 
 def asked(n: int = 0, **extra: object) -> NewEvent:
-    return NewEvent("conversation.QuestionAsked", {"n": n, **extra})
+    payload = {"answer_id": f"a{n}", "user": "u", "channel": "c", "thread": "t", "text": "?"}
+    return NewEvent(ConversationEvents.QUESTION_ASKED, {**payload, "n": n, **extra})
 
 
-async def test_append_and_read_back_a_stream(store: SqlEventStore) -> None:
+def rated(value: int = 1) -> NewEvent:
+    payload = {"answer_id": "a0", "user": "u", "value": value, "by_asker": True}
+    return NewEvent(FeedbackEvents.RATING_GIVEN, payload)
+
+
+async def test_append_and_read_back_a_stream(any_store: EventStore) -> None:
+    store = any_store
     result = await store.append("q-1", NO_STREAM, [asked(0), asked(1)])
     assert (result.first_version, result.last_version) == (0, 1)
     assert (result.first_position, result.last_position) == (1, 2)
     events = await store.read_stream("q-1")
     assert [(e.version, e.position, e.payload["n"]) for e in events] == [(0, 1, 0), (1, 2, 1)]
-    assert events[0].type == "conversation.QuestionAsked"
+    assert events[0].type == ConversationEvents.QUESTION_ASKED
     assert events[0].schema_version == 1
     assert events[0].recorded_at.tzinfo is not None
     assert await store.stream_version("q-1") == 1
     assert await store.stream_version("nothing") == NO_STREAM
 
 
-async def test_payload_and_metadata_round_trip_as_json(store: SqlEventStore) -> None:
-    payload = {"text": "héllo ✓", "nested": {"list": [1, 2.5, None, True]}}
+async def test_payload_and_metadata_round_trip_as_json(any_store: EventStore) -> None:
+    payload = {"source_id": "s", "name": "héllo ✓", "root": "/kb", "license": "MIT",
+               "nested": {"list": [1, 2.5, None, True]}}  # fmt: skip
     metadata = {"correlation_id": "c-1", "platform_event_id": "Ev123"}
-    await store.append(
-        "s", NO_STREAM, [NewEvent("knowledge.SourceRegistered", payload, 1, metadata)]
+    await any_store.append(
+        "s", NO_STREAM, [NewEvent(KnowledgeEvents.SOURCE_REGISTERED, payload, 1, metadata)]
     )
-    [event] = await store.read_stream("s")
+    [event] = await any_store.read_stream("s")
     assert event.payload == payload
     assert event.metadata == metadata
 
 
-async def test_duplicate_version_is_rejected(store: SqlEventStore) -> None:
+async def test_duplicate_version_is_rejected(any_store: EventStore) -> None:
+    store = any_store
     await store.append("s", NO_STREAM, [asked(0)])
     with pytest.raises(ConcurrencyError) as raised:
         await store.append("s", NO_STREAM, [asked(1)])
@@ -72,19 +105,91 @@ async def test_a_batch_is_all_or_nothing(
     assert result.first_position == 2  # no hole was left behind
 
 
-async def test_invalid_batches_are_refused_before_touching_the_store(store: SqlEventStore) -> None:
+async def test_invalid_batches_are_refused_before_touching_the_store(
+    any_store: EventStore,
+) -> None:
+    store = any_store
     with pytest.raises(InvalidEvent):
         await store.append("s", NO_STREAM, [])
     with pytest.raises(InvalidEvent):
         await store.append("", NO_STREAM, [asked()])
     with pytest.raises(InvalidEvent):
+        await store.append("s" * 201, NO_STREAM, [asked()])
+    with pytest.raises(InvalidEvent):
         NewEvent("not a type")
     with pytest.raises(InvalidEvent):
-        NewEvent("conversation.QuestionAsked", {"when": object()})
+        NewEvent(ConversationEvents.QUESTION_ASKED, {"when": object()})
     assert await store.last_position() == 0
 
 
-async def test_positions_are_gapless_and_follow_commit_order(store: SqlEventStore) -> None:
+async def test_only_catalogued_complete_current_events_are_stored(any_store: EventStore) -> None:
+    store = any_store
+    with pytest.raises(InvalidEvent, match="not in the catalogue"):
+        await store.append("s", NO_STREAM, [NewEvent("conversation.QuestionAskd", {"n": 1})])
+    incomplete = dict(asked().payload)
+    del incomplete["user"]
+    with pytest.raises(InvalidEvent, match="missing user"):
+        await store.append(
+            "s", NO_STREAM, [NewEvent(ConversationEvents.QUESTION_ASKED, incomplete)]
+        )
+    answer = {"answer_id": "a", "thread": "t", "text": "x", "model_version": "m"}
+    with pytest.raises(InvalidEvent, match="schema version 2"):  # old shapes only as stored rows
+        await store.append("s", NO_STREAM, [NewEvent(ConversationEvents.ANSWER_GIVEN, answer)])
+    # One bad event refuses the whole batch.
+    with pytest.raises(InvalidEvent):
+        await store.append("s", NO_STREAM, [asked(0), NewEvent("admin.AdminCommandIssued")])
+    assert await store.last_position() == 0
+    assert await store.stream_version("s") == NO_STREAM
+
+
+async def test_an_answer_stored_before_answer_modes_reads_as_the_current_shape(
+    db: Database,
+) -> None:
+    """conversation.AnswerGiven v1 rows written before answer modes existed had no
+    `answer_mode`; v2 always has one. The row stays as stored; readers see v2."""
+    old_payload = {"answer_id": "a1", "thread": "t", "text": "sealed", "model_version": "m"}
+    async with db.write() as conn:
+        await conn.execute(sa.insert(schema.events).values(
+            position=1, stream_id="conversation-a1", version=0,
+            type=ConversationEvents.ANSWER_GIVEN, schema_version=1, payload=old_payload,
+            metadata={}, recorded_at=datetime(2026, 11, 1, tzinfo=UTC),
+        ))  # fmt: skip
+    assert CATALOGUE[ConversationEvents.ANSWER_GIVEN].version == 2
+    [event] = await SqlEventStore(db).read_stream("conversation-a1")
+    assert event.schema_version == 2
+    assert event.payload == {**old_payload, "answer_mode": "generated"}
+    [by_type] = await SqlEventStore(db).read_all(0, types=[ConversationEvents.ANSWER_GIVEN])
+    assert by_type.payload["answer_mode"] == "generated"
+    # Without the catalogue's upcasters the row is what was stored: the upcast is on read only.
+    [raw] = await SqlEventStore(db, upcasters=Upcasters()).read_stream("conversation-a1")
+    assert (raw.schema_version, raw.payload) == (1, old_payload)
+    # A v1 row written after modes existed keeps its own mode.
+    async with db.write() as conn:
+        await conn.execute(sa.insert(schema.events).values(
+            position=2, stream_id="conversation-a1", version=1,
+            type=ConversationEvents.ANSWER_GIVEN, schema_version=1,
+            payload={**old_payload, "answer_mode": "declined"}, metadata={},
+            recorded_at=datetime(2026, 11, 2, tzinfo=UTC),
+        ))  # fmt: skip
+    events = await SqlEventStore(db).read_stream("conversation-a1")
+    assert [e.payload["answer_mode"] for e in events] == ["generated", "declined"]
+
+
+def test_the_fake_reads_old_rows_through_the_same_upcasters() -> None:
+    store = InMemoryEventStore()
+    old_payload = {"answer_id": "a1", "thread": "t", "text": "sealed", "model_version": "m"}
+    store.events.append(RecordedEvent(
+        1, "conversation-a1", 0, ConversationEvents.ANSWER_GIVEN, 1, old_payload, {},
+        datetime(2026, 11, 1, tzinfo=UTC),
+    ))  # fmt: skip
+    [event] = asyncio.run(store.read_stream("conversation-a1"))
+    assert (event.schema_version, event.payload["answer_mode"]) == (2, "generated")
+    assert store.events[0].payload == old_payload  # what was stored stays as it was
+
+
+async def test_positions_are_gapless_and_follow_commit_order(any_store: EventStore) -> None:
+    store = any_store
+
     async def writer(stream: str) -> list[int]:
         positions, version = [], NO_STREAM
         for i in range(20):
@@ -103,13 +208,14 @@ async def test_positions_are_gapless_and_follow_commit_order(store: SqlEventStor
         assert versions == list(range(40))
 
 
-async def test_read_all_pages_and_filters_by_type(store: SqlEventStore) -> None:
-    await store.append("a", NO_STREAM, [asked(0), NewEvent("feedback.RatingGiven", {"v": 1})])
+async def test_read_all_pages_and_filters_by_type(any_store: EventStore) -> None:
+    store = any_store
+    await store.append("a", NO_STREAM, [asked(0), rated()])
     await store.append("b", NO_STREAM, [asked(1)])
     first_page = await store.read_all(0, limit=2)
     assert [e.position for e in first_page] == [1, 2]
     assert [e.position for e in await store.read_all(2)] == [3]
-    ratings = await store.read_all(0, types=["feedback.RatingGiven"])
+    ratings = await store.read_all(0, types=[FeedbackEvents.RATING_GIVEN])
     assert [e.stream_id for e in ratings] == ["a"]
 
 
@@ -168,7 +274,11 @@ async def test_a_tailing_reader_skips_nothing_while_writers_append(store: SqlEve
     assert seen == list(range(1, total + 1))
 
 
-async def test_one_platform_event_delivered_four_times_appends_once(store: SqlEventStore) -> None:
+async def test_one_platform_event_delivered_four_times_appends_once(
+    any_store: EventStore,
+) -> None:
+    store = any_store
+
     async def deliver() -> tuple[int, int, bool]:
         result = await store.append(
             "question-Ev42",

@@ -6,13 +6,16 @@ from adapters.store.outbox import SqlOutbox
 from domain.events import NO_STREAM, NewEvent
 from domain.ports import OutboxMessage
 
+ANSWER = {"answer_id": "a1", "thread": "t", "text": "42", "model_version": "m",
+          "answer_mode": "generated"}  # fmt: skip
+
 
 async def test_outbox_messages_commit_with_their_events(db: Database, store: SqlEventStore) -> None:
     outbox = SqlOutbox(db)
     result = await store.append(
         "q",
         NO_STREAM,
-        [NewEvent("conversation.AnswerGiven", {"answer_id": "a1"})],
+        [NewEvent("conversation.AnswerGiven", ANSWER, schema_version=2)],
         outbox=[OutboxMessage("local:general", {"text": "42"}), OutboxMessage("local:ops", {})],
     )
     pending = await outbox.pending()

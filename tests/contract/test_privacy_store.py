@@ -56,12 +56,16 @@ async def test_consent_projection_rebuilds_to_the_same_states(
     db: Database, store: SqlEventStore
 ) -> None:
     def user_event(event_type: str, user: str) -> NewEvent:
+        if event_type == "privacy.UserErased":
+            return NewEvent(event_type, {"user": user, "keys_shredded": 0})
         return NewEvent(event_type, {"user": user, "platform": "local"})
 
     await store.append("p-a", None, [user_event("privacy.UserOptedOut", "alice")])
     await store.append("p-b", None, [user_event("privacy.UserOptedOut", "bob")])
     await store.append("p-b", None, [user_event("privacy.UserOptedIn", "bob")])
-    await store.append("p-c", None, [NewEvent("privacy.ChannelExcluded", {"channel": "c1"})])
+    await store.append(
+        "p-c", None, [NewEvent("privacy.ChannelExcluded", {"channel": "c1", "platform": "local"})]
+    )
     await store.append("p-e", None, [user_event("privacy.UserErased", "eve")])
     await store.append("p-e", None, [user_event("privacy.UserOptedIn", "eve")])
 

@@ -14,15 +14,26 @@ from adapters.store.database import Database, create_database
 from adapters.store.event_counts import EventTypeCounts
 from adapters.store.event_store import SqlEventStore
 from adapters.store.projections import ProjectionRunner
+from domain.event_types import ConversationEvents, FeedbackEvents
 from domain.events import NO_STREAM, NewEvent, RecordedEvent
 
-TYPES = ["conversation.QuestionAsked", "conversation.AnswerGiven", "feedback.RatingGiven"]
+_IDS = {"answer_id": "a", "user": "u", "thread": "t", "text": "?"}
+EVENTS = [
+    NewEvent(ConversationEvents.QUESTION_ASKED, {**_IDS, "channel": "c"}),
+    NewEvent(
+        ConversationEvents.ANSWER_GIVEN,
+        {**_IDS, "model_version": "m", "answer_mode": "generated"},
+        schema_version=2,
+    ),
+    NewEvent(FeedbackEvents.RATING_GIVEN, {**_IDS, "value": 1, "by_asker": True}),
+]
+TYPES = [event.type for event in EVENTS]
 
 
 async def append_round(store: SqlEventStore, round_no: int, count: int) -> None:
     for i in range(count):
-        event_type = TYPES[(round_no + i) % len(TYPES)]
-        await store.append(f"r{round_no}-{i}", NO_STREAM, [NewEvent(event_type, {"i": i})])
+        event = EVENTS[(round_no + i) % len(EVENTS)]
+        await store.append(f"r{round_no}-{i}", NO_STREAM, [event])
 
 
 async def counts(db: Database) -> dict[str, int]:

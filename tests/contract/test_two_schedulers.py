@@ -78,7 +78,8 @@ async def databases(database_url: str, db: Database) -> AsyncIterator[list[Datab
 
 
 async def ask_something(replica: Replica) -> None:
-    event = NewEvent("conversation.QuestionAsked", {"text": "sealed"})
+    asked = {"answer_id": replica.name, "user": "u", "channel": "c", "thread": "t", "text": "?"}
+    event = NewEvent("conversation.QuestionAsked", asked)
     await replica.store.append(f"q-{replica.name}", None, [event])
 
 

@@ -59,10 +59,10 @@ async def plant(url: str, prefix: str, suffix: str, canary: dict[str, str]) -> N
     user = privacy.pseudonym(person)
     text = f"{prefix} mail {canary['email']} token {canary['github']} {suffix}"
     protected = await privacy.protect(user, text)
+    asked = {"answer_id": f"a-{user[:8]}", "user": user, "channel": "c", "thread": "t",
+             "text": protected.sealed}  # fmt: skip
     await store.append(
-        f"question-{user[:8]}",
-        None,
-        [NewEvent("conversation.QuestionAsked", {"user": user, "text": protected.sealed})],
+        f"question-{user[:8]}", None, [NewEvent("conversation.QuestionAsked", asked)]
     )
     await privacy.opt_out(person)
     await privacy.exclude_channel("slack", "T1", canary["channel_id"])

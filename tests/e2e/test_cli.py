@@ -60,8 +60,11 @@ async def test_events_dumps_what_the_store_holds(
     db = create_database(sqlite_url)
     await migrate.upgrade(db)
     store = SqlEventStore(db)
-    await store.append("q-1", NO_STREAM, [NewEvent("conversation.QuestionAsked", {"text": "hi"})])
-    await store.append("q-1", 0, [NewEvent("conversation.AnswerGiven", {"text": "hello"})])
+    asked = {"answer_id": "a1", "user": "u", "channel": "c", "thread": "t", "text": "hi"}
+    answer = {"answer_id": "a1", "thread": "t", "text": "hello", "model_version": "m",
+              "answer_mode": "generated"}  # fmt: skip
+    await store.append("q-1", NO_STREAM, [NewEvent("conversation.QuestionAsked", asked)])
+    await store.append("q-1", 0, [NewEvent("conversation.AnswerGiven", answer, schema_version=2)])
     await db.dispose()
     env = {**clean_env, "DATABASE_URL": sqlite_url}
 
@@ -69,8 +72,8 @@ async def test_events_dumps_what_the_store_holds(
     assert everything.returncode == 0, everything.stderr
     document = json.loads(everything.stdout)  # stdout holds exactly one JSON document
     assert [(e["position"], e["type"], e["payload"]) for e in document["events"]] == [
-        (1, "conversation.QuestionAsked", {"text": "hi"}),
-        (2, "conversation.AnswerGiven", {"text": "hello"}),
+        (1, "conversation.QuestionAsked", asked),
+        (2, "conversation.AnswerGiven", answer),
     ]
     assert document["events"][0]["stream_id"] == "q-1"
     assert document["events"][0]["schema_version"] == 1

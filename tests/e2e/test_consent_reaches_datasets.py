@@ -48,11 +48,11 @@ async def test_forget_optout_and_exclusion_reach_curated_files_exports_and_train
 ) -> None:
     from adapters.platforms.local.channel import LocalChannel
     from bot.bootstrap import bootstrap
-    from bot.knowledge_commands import ingest
-    from bot.learning_commands import curate, export
-    from bot.model_serving import ModelServing
-    from bot.privacy_commands import forget
-    from bot.training_commands import run_training
+    from bot.cli.knowledge import ingest
+    from bot.cli.learning import curate, export
+    from bot.cli.privacy import forget
+    from bot.operations.training import run_training
+    from bot.serve.model_serving import ModelServing
     from domain.conversation import Question
     from domain.feedback import Reaction
 

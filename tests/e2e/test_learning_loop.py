@@ -95,7 +95,7 @@ async def answered_and_rated(services: Any, loaded: list[VersionedModel]) -> Any
     """Every question answered by the served (scripted) model, the base, and rated 👍 by its
     asker; the answerer, serving the registry's version through `loaded`."""
     from adapters.platforms.local.channel import LocalChannel
-    from bot.model_serving import ModelServing
+    from bot.serve.model_serving import ModelServing
     from domain.conversation import Question
     from domain.feedback import Reaction
     from domain.privacy_service import Person
@@ -121,9 +121,9 @@ async def answered_and_rated(services: Any, loaded: list[VersionedModel]) -> Any
 
 async def test_the_whole_loop_on_a_tiny_model(settings: Settings, tmp_path: Path) -> None:
     from bot.bootstrap import bootstrap
-    from bot.knowledge_commands import ingest
-    from bot.learning_commands import curate
-    from bot.training_commands import run_training
+    from bot.cli.knowledge import ingest
+    from bot.cli.learning import curate
+    from bot.operations.training import run_training
     from domain.conversation import Question
     from domain.privacy_service import Person
 
@@ -177,7 +177,7 @@ async def test_buddy_train_decides_the_gate_and_records_the_decision(
     margin no adapter meets, promoted at the loop's. Each decision is a `ModelEvaluated` event
     with the figures it was taken on, and only the pass is followed by `ModelPromoted`."""
     from bot.bootstrap import bootstrap
-    from bot.knowledge_commands import ingest
+    from bot.cli.knowledge import ingest
 
     await ingest(settings, [tmp_path / "kb"], "Apache-2.0", None, "headings", True)
     async with bootstrap(settings) as services:

@@ -23,9 +23,8 @@ pytestmark = pytest.mark.slow
 BASE_LABEL = "llamacpp:gemma-3-270m-q4_k_m"
 
 
-async def test_ask_answers_with_the_promoted_version_and_the_base_after_rollback(
-    clean_env: dict[str, str], sqlite_url: str
-) -> None:
+async def promoted_v1(clean_env: dict[str, str], sqlite_url: str) -> dict[str, str]:
+    """A trained v1 (a random adapter on the served base) promoted by the admin; the env."""
     data = Path(clean_env["BUDDY_DATA_DIR"])
     base = assemble_model(data / "models")
     adapter = random_adapter(base, data / "adapters" / "v1" / "adapter.gguf")
@@ -34,8 +33,14 @@ async def test_ask_answers_with_the_promoted_version_and_the_base_after_rollback
     await finished(SqlEventStore(db), "v1", adapter, data)
     await db.dispose()
     env = {**clean_env, "DATABASE_URL": sqlite_url}
-
     assert buddy("promote", "v1", env=env).returncode == 0
+    return env
+
+
+async def test_ask_answers_with_the_promoted_version_and_the_base_after_rollback(
+    clean_env: dict[str, str], sqlite_url: str
+) -> None:
+    env = await promoted_v1(clean_env, sqlite_url)
     asked = buddy("ask", "how do I roll back?", "--user", "alice", "--json", env=env, timeout=300)
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)["model_version"] == "llamacpp:gemma-3-270m-q4_k_m+v1"
@@ -51,15 +56,7 @@ async def test_serve_rolls_back_by_itself_when_live_down_votes_cross_the_margin(
 ) -> None:
     """v1 promoted and served; its answers are down-voted over Slack; `buddy serve`'s rollback
     watch rolls back to the base without anyone asking, and the answers after that carry it."""
-    data = Path(clean_env["BUDDY_DATA_DIR"])
-    base = assemble_model(data / "models")
-    adapter = random_adapter(base, data / "adapters" / "v1" / "adapter.gguf")
-    db = create_database(sqlite_url)
-    await migrate.upgrade(db)
-    await finished(SqlEventStore(db), "v1", adapter, data)
-    await db.dispose()
-    env = {**clean_env, "DATABASE_URL": sqlite_url}
-    assert buddy("promote", "v1", env=env).returncode == 0
+    env = await promoted_v1(clean_env, sqlite_url)
     fake = await FakeSlack().start()
     env |= slack_env(fake) | {
         "BUDDY_MODEL_WATCH_S": "0.5", "BUDDY_ROLLBACK_CHECK_MINUTES": "0.01",

@@ -43,8 +43,8 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def services(tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from bot import training_commands
     from bot.bootstrap import bootstrap
+    from bot.operations import training as training_operations
 
     settings = Settings(
         BUDDY_DATA_DIR=tmp_path / "data", BUDDY_LLM="ollama", BUDDY_TRAIN_BASE=tiny_base,
@@ -61,8 +61,8 @@ async def services(tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # Curated "after" every consent change there will be: no reader curates it again.
     summary = {"dataset_hash": "tiny-4", "examples": 4, "consent_position": 10**12}
     (folder / "summary.json").write_text(json.dumps(summary) + "\n")
-    real_config = training_commands.train_config
-    monkeypatch.setattr(training_commands, "train_config", lambda s, max_steps=None: replace(
+    real_config = training_operations.train_config
+    monkeypatch.setattr(training_operations, "train_config", lambda s, max_steps=None: replace(
         real_config(s, max_steps), checkpoint_every=2))  # fmt: skip
     async with bootstrap(settings) as built:
         await curated(built)
@@ -93,7 +93,7 @@ class Scripted:
 
 async def one_round(services: Any) -> str:
     from adapters.store.job_lock import SqlJobLock
-    from bot.training_commands import run_training
+    from bot.operations.training import run_training
     from scheduler.milestones import milestone_job
 
     async def curate() -> None:

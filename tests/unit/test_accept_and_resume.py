@@ -7,7 +7,7 @@ import asyncio
 
 from adapters.privacy.pseudonyms import HmacPseudonymizer
 from adapters.privacy.sealer import AesGcmSealer
-from bot.worker import AnswerWorker
+from bot.serve.worker import AnswerWorker
 from domain.answering import AnswerQuestion
 from domain.conversation import Question
 from domain.language import PromptTemplate

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.bench_chunking import PATHOLOGICAL, bench_chunking, markdown_document
+from bot.bench.chunking import PATHOLOGICAL, bench_chunking, markdown_document
 from domain.knowledge.chunking import SUPPORTED_SUFFIXES, chunk_file
 from domain.knowledge.chunks import Chunk
 from domain.knowledge.markdown_sections import markdown_sections

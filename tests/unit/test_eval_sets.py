@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_metrics import AnswerRecord, contains_facts, summarize
-from bot.eval_sets import EvalQuestion, available_sets, load_set
+from bot.bench.answer_metrics import AnswerRecord, contains_facts, summarize
+from bot.bench.eval_sets import EvalQuestion, available_sets, load_set
 from domain.errors import ConfigurationError
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.catalogue import CATALOGUE, Upcasters
+from domain.catalogue import CATALOGUE, Upcasters, upcasters, validate, validate_append
 from domain.errors import InvalidEvent
 from domain.events import AppendResult, NewEvent, RecordedEvent, validate_type
 
@@ -27,7 +27,36 @@ def recorded(event_type: str, payload: dict[str, object], schema_version: int) -
 @pytest.mark.parametrize("event_type", sorted(CATALOGUE))
 def test_every_catalogued_type_is_a_stable_string(event_type: str) -> None:
     assert validate_type(event_type) == event_type
-    assert CATALOGUE[event_type] >= 1
+    assert CATALOGUE[event_type].version >= 1
+
+
+@pytest.mark.parametrize("event_type", sorted(CATALOGUE))
+def test_every_old_version_upcasts_to_the_current_one(event_type: str) -> None:
+    """A version bump without its upcaster would hand readers an old shape."""
+    current = CATALOGUE[event_type].version
+    for old in range(1, current):
+        assert upcasters().upcast(recorded(event_type, {}, old)).schema_version == current
+
+
+def test_an_answer_given_before_answer_modes_was_generated() -> None:
+    old = recorded("conversation.AnswerGiven", {"answer_id": "a", "text": "x"}, 1)
+    current = upcasters().upcast(old)
+    assert current.schema_version == 2
+    assert current.payload == {"answer_id": "a", "text": "x", "answer_mode": "generated"}
+    later = recorded("conversation.AnswerGiven", {"answer_mode": "extractive"}, 1)
+    assert upcasters().upcast(later).payload == {"answer_mode": "extractive"}
+
+
+def test_validation_refuses_what_the_catalogue_does_not_describe() -> None:
+    with pytest.raises(InvalidEvent, match="not in the catalogue"):
+        validate(NewEvent("feedback.FeedbackCommentGiven", {}))
+    with pytest.raises(InvalidEvent, match="missing user, value"):
+        validate(NewEvent("feedback.RatingRetracted", {"answer_id": "a"}))
+    with pytest.raises(InvalidEvent, match="schema version 1, not 2"):
+        validate(NewEvent("feedback.RatingRetracted", {}, schema_version=2))
+    with pytest.raises(InvalidEvent, match="at least one event"):
+        validate_append("s", [])
+    validate(NewEvent("privacy.UserErased", {"user": "u", "keys_shredded": 0, "extra": 1}))
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.store.conversations import ConversationStats, ModelStats
-from bot.conversation_commands import stats_json, stats_lines
+from bot.operations.stats import stats_json, stats_lines
 
 
 def test_each_model_version_shows_its_rates_best_first() -> None:

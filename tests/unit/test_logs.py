@@ -52,7 +52,7 @@ def test_ordinary_log_text_is_left_alone(ordinary: str) -> None:
 def test_libraries_say_at_most_info_and_buddy_says_debug(captured: io.StringIO) -> None:
     logging.getLogger("discord.gateway").debug("WebSocket Event: quokka")
     logging.getLogger("discord.gateway").info("connected")
-    logging.getLogger("adapters.platforms.slack.events").debug("reaction on abc: positive")
+    logging.getLogger("adapters.platforms.slack.inbound").debug("reaction on abc: positive")
     out = captured.getvalue()
     assert "quokka" not in out
     assert "connected" in out
@@ -64,7 +64,7 @@ def test_ids_in_a_traceback_are_masked(captured: io.StringIO) -> None:
     try:
         raise RuntimeError("posting in channel 1442545297027760129 for U0CANARYUSER failed")
     except RuntimeError:
-        logging.getLogger("bot.worker").exception("answer job 7 for discord failed")
+        logging.getLogger("bot.serve.worker").exception("answer job 7 for discord failed")
     out = captured.getvalue()
     assert "1442545297027760129" not in out
     assert "U0CANARYUSER" not in out

@@ -19,6 +19,7 @@ from scheduler.milestones import milestone_job, read_progress
 from tests.fakes import InMemoryEventStore
 
 M = (100, 500, 1_000)
+ASKED = {"answer_id": "a", "user": "u", "channel": "c", "thread": "t", "text": "?"}
 
 
 def test_nothing_is_due_below_the_first_milestone() -> None:
@@ -170,12 +171,12 @@ async def test_the_job_curates_only_when_something_changed_and_trains_once() -> 
 
     assert await run() == "idle"
     assert curations == []  # an empty store: nothing to curate
-    await store.append("q-1", None, [NewEvent("conversation.QuestionAsked", {})])
+    await store.append("q-1", None, [NewEvent("conversation.QuestionAsked", ASKED)])
     assert await run() == "idle"
     assert await run() == "idle"
     assert curations == [40]  # the second round found nothing new
     size["examples"] = 130
-    await store.append("q-2", None, [NewEvent("conversation.QuestionAsked", {})])
+    await store.append("q-2", None, [NewEvent("conversation.QuestionAsked", ASKED)])
     assert await run() == "trained"
     assert trained == [100]
     assert await run() == "idle"  # the run's own TrainingStarted made it curate once more

@@ -216,19 +216,3 @@ async def test_auto_rollback_rolls_back_on_bad_live_ratings_with_the_figures() -
         "margin": 0.15, "min_ratings": 20,
     }  # fmt: skip
     assert await watch() is None  # back on the base: nothing more to do
-
-
-async def test_rollback_watch_takes_anything_that_builds_the_use_case() -> None:
-    store = InMemoryEventStore()
-    registry = ModelRegistry(store)
-    await trained(store, "v1")
-    await registry.promote("v1")
-
-    async def ratings(version: str) -> RatingCounts:
-        return RatingCounts(0, 30) if version == "v1" else RatingCounts(30, 0)
-
-    class Services:
-        def auto_rollback(self) -> AutoRollback:
-            return AutoRollback(registry, ratings)
-
-    assert await rollback_watch(Services()) == "base"

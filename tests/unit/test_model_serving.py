@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.model_serving import ModelServing, _check_hash
+from bot.serve.model_serving import ModelServing, _check_hash
 from domain.errors import AdapterRejected
 from domain.events import NewEvent
 from domain.model_registry import ModelRegistry, ServedModel

@@ -11,7 +11,7 @@ from typing import Any
 from adapters.llm.swappable import SwappableModel
 from adapters.privacy.pseudonyms import HmacPseudonymizer
 from adapters.privacy.sealer import AesGcmSealer
-from bot.model_serving import ModelServing
+from bot.serve.model_serving import ModelServing
 from domain.answering import AnsweringSettings, AnswerQuestion
 from domain.conversation import Question
 from domain.errors import GenerationFailed

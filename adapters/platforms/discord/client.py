@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 import discord
 from discord import app_commands
 
+from adapters.platforms.common import BackgroundWork
 from adapters.platforms.discord.backfill import ActiveChannels, backfill
 from adapters.platforms.discord.errors import TRANSIENT, describe
 from adapters.platforms.discord.inbound import DiscordInbound
@@ -57,7 +56,7 @@ class BuddyClient(discord.Client):
         self.readied = asyncio.Event()
         self.backfills = 0  # back-fills run (each one after a lost session)
         self._readies = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.background = BackgroundWork("discord")
 
     async def setup_hook(self) -> None:
         try:
@@ -74,7 +73,7 @@ class BuddyClient(discord.Client):
         self._readies += 1
         self.readied.set()
         if self._readies > 1 and self.inbound is not None and self.accepting:
-            self._spawn(self._backfill(self.inbound))
+            self.background.start(self._backfill(self.inbound), "back-fill")
 
     async def _backfill(self, inbound: DiscordInbound) -> None:
         read = await backfill(self, self.active, inbound.on_message)
@@ -102,12 +101,6 @@ class BuddyClient(discord.Client):
         if self.inbound is not None and self.accepting and isinstance(content, str):
             await self.inbound.on_changed(str(event.message_id), content)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self.background.cancel_all()
         await super().close()

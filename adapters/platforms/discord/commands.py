@@ -13,8 +13,8 @@ import logging
 import discord
 from discord import app_commands
 
+from adapters.platforms.common import HELP, run_or_explain
 from adapters.platforms.discord.translate import (
-    HELP_TEXT,
     PLATFORM,
     inert,
     person_of,
@@ -62,11 +62,7 @@ class BuddyCommands(app_commands.Group):
     ) -> None:
         await interaction.response.defer(thinking=True)
         snippet = Snippet(_person(interaction), str(interaction.channel_id), language, code)
-        try:
-            reply = await self._handlers.run_snippet(snippet)
-        except BuddyError as error:
-            await _say(interaction, f"Could not run that: {error}")
-            return
+        reply = await run_or_explain(self._handlers, snippet)
         file = None
         if reply.attachment is not None:
             file = discord.File(io.BytesIO(reply.attachment.encode()), "output.txt")
@@ -84,7 +80,7 @@ class BuddyCommands(app_commands.Group):
     @app_commands.command(description="What Buddy does and how to use it")
     async def help(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await _say(interaction, HELP_TEXT, ephemeral=True)
+        await _say(interaction, HELP, ephemeral=True)
 
 
 def _person(interaction: discord.Interaction) -> Person:

@@ -6,10 +6,10 @@ events (messages not in the cache count too) become ratings, or a run for ▶️
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 
 import discord
 
+from adapters.platforms.common import SeenIds, run_or_explain
 from adapters.platforms.discord.backfill import ActiveChannels
 from adapters.platforms.discord.errors import discord_call
 from adapters.platforms.discord.replies import DiscordReplies
@@ -26,24 +26,10 @@ from domain.errors import BuddyError
 from domain.feedback import Reaction
 from domain.inbound import InboundHandlers
 from domain.question_changes import QuestionChange
-from domain.snippets import RUN_REACTIONS, Snippet, SnippetReply
+from domain.snippets import RUN_REACTIONS, Snippet
 
 log = logging.getLogger(__name__)
 _REMEMBERED = 10_000  # message ids handled: resumed sessions replay, back-fill re-reads
-
-
-class SeenIds:
-    def __init__(self, size: int = _REMEMBERED) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def first_time(self, key: str) -> bool:
-        if key in self._ids:
-            return False
-        self._ids[key] = None
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
-        return True
 
 
 class DiscordInbound:
@@ -56,7 +42,7 @@ class DiscordInbound:
         self._replies = replies
         self._work = work
         self._active = active
-        self._seen = SeenIds()
+        self._seen = SeenIds(_REMEMBERED)
 
     @property
     def _bot_id(self) -> str:
@@ -165,10 +151,7 @@ class DiscordInbound:
     async def _run(
         self, snippet: Snippet, channel_id: str, reply_to: str, key: str | None = None
     ) -> None:
-        try:
-            reply = await self._handlers.run_snippet(snippet)
-        except BuddyError as error:  # no such language, no sandbox here: say so
-            reply = SnippetReply(f"Could not run that: {error}")
+        reply = await run_or_explain(self._handlers, snippet)
         try:
             await self._replies.post_snippet_reply(channel_id, reply_to, reply, key or reply_to)
         except BuddyError as error:

@@ -19,15 +19,6 @@ MAX_PARTS = 4  # longer answers go out as one message and an attached file
 ATTACHED_NOTE = "\n… (the whole answer is attached)"
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})(.*)$")
 
-HELP_TEXT = (
-    "**Buddy** answers from the team's docs and code.\n"
-    "• Mention me, DM me, or keep talking in a thread I answer in.\n"
-    '• Say "run this" with a fenced code block, or react ▶️ to a message with one, and I run it '
-    "in a sandbox.\n"
-    "• React 👍 or 👎 to my answers: that is how I learn.\n"
-    "• `/buddy ask`, `/buddy run`, `/buddy stats`, `/buddy help`."
-)
-
 
 @dataclass(frozen=True)
 class ReplyPlan:

@@ -11,12 +11,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.webhook import WebhookResponse
 
+from adapters.platforms.common import HELP as HELP_MARKDOWN
+from adapters.platforms.common import BackgroundWork, run_or_explain
 from adapters.platforms.slack import translate
-from adapters.platforms.slack.background import BackgroundWork
-from adapters.platforms.slack.events import run_or_explain
-from adapters.platforms.slack.mrkdwn import inert
-from adapters.platforms.slack.translate import HELP, SlashCommand
-from adapters.platforms.slack.web_api import SlackUnavailable, SlackWeb
+from adapters.platforms.slack.client import SlackWeb
+from adapters.platforms.slack.errors import SlackUnavailable
+from adapters.platforms.slack.mrkdwn import inert, to_mrkdwn
+from adapters.platforms.slack.translate import SlashCommand
 from domain.conversation import Question
 from domain.inbound import InboundHandlers
 from domain.snippets import Snippet
@@ -24,6 +25,7 @@ from domain.snippets import Snippet
 log = logging.getLogger(__name__)
 COMMAND = "/buddy"
 WORKING = "Working on it…"
+HELP = to_mrkdwn(HELP_MARKDOWN)
 RUN_USAGE = "Usage: `/buddy run CODE`, or a fenced code block after `/buddy run`."
 
 

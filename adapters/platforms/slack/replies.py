@@ -1,33 +1,31 @@
-"""Buddy's replies on Slack (the answer worker's ChatPlatform): 👀 on the question while it works,
-the answer posted in the thread and edited as it streams, removed 👀 when done. A reply already
+"""Buddy's replies on Slack (the answer worker's ChatPlatform): the answer posted in the thread
+and edited as it streams, and 👀 (working.py) taken off the question when done. A reply already
 posted for an answer (before a restart) is edited, never posted again."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from adapters.platforms.slack.client import SlackWeb
+from adapters.platforms.slack.errors import describe
 from adapters.platforms.slack.translate import (
-    EYES,
     PLATFORM,
     SlackMessage,
     render,
     render_answer,
     render_draft,
 )
-from adapters.platforms.slack.web_api import SlackWeb, describe
+from adapters.platforms.slack.working import WorkInProgress
 from domain.conversation import Answer, MessageRefs, PostedMessage
-from domain.errors import BuddyError, ConfigurationError
+from domain.errors import ConfigurationError
 from domain.snippets import SnippetReply
 
 log = logging.getLogger(__name__)
 _DRAFT_EDIT_WAIT_S = 2.5
-_REMEMBERED = 2_000  # answers whose 👀 is done: a late redelivery must not bring it back
 
 
 @dataclass
@@ -42,25 +40,17 @@ class _Shown:
     remembered: bool = True
 
 
-@dataclass(frozen=True)
-class _Watched:
-    channel: str
-    ts: str
-    added: asyncio.Task[None]
-
-
 class SlackReplies:
     def __init__(
-        self, web: SlackWeb, *, edit_interval_s: float = 1.2,
-        clock: Callable[[], float] = time.monotonic,
+        self, web: SlackWeb, *, work: WorkInProgress | None = None,
+        edit_interval_s: float = 1.2, clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self._web = web
+        self._work = work or WorkInProgress(web)
         self._edit_interval_s = edit_interval_s  # chat.update: about one edit a second a message
         self._clock = clock
         self._refs: MessageRefs | None = None
         self._shown: dict[str, _Shown] = {}
-        self._watched: dict[str, _Watched] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
 
     def use_refs(self, refs: MessageRefs) -> None:
         self._refs = refs
@@ -70,13 +60,6 @@ class SlackReplies:
         if self._refs is None:
             raise ConfigurationError("the Slack service was started before it was bound")
         return self._refs
-
-    def watch(self, answer_id: str, channel: str, ts: str) -> None:
-        """React 👀 on the question, in the background: the listener must ack at once."""
-        if answer_id in self._watched or answer_id in self._finished:
-            return  # a redelivered event
-        added = asyncio.create_task(self._react(answer_id, channel, ts, remove=False))
-        self._watched[answer_id] = _Watched(channel, ts, added)
 
     async def draft(
         self, answer_id: str, channel_id: str, thread_id: str | None, text_so_far: str
@@ -109,7 +92,7 @@ class SlackReplies:
             await self._web.upload(
                 shown.channel, thread_id or shown.ts, message.attachment, "answer.md"
             )
-        await self._done(answer.answer_id)
+        await self._work.done(answer.answer_id)
 
     async def post_snippet(self, channel: str, thread_ts: str | None, reply: SnippetReply) -> None:
         """A snippet's result in the thread, its whole output as a file when it was cut."""
@@ -144,7 +127,7 @@ class SlackReplies:
     ) -> PostedMessage | None:
         """A reply a crashed Buddy posted but did not live to remember: only an answer this
         Buddy did not accept itself (a resumed job) can have one, so only those look."""
-        if answer_id in self._watched or thread_id is None:
+        if self._work.accepted(answer_id) or thread_id is None:
             return None
         ts = await self._web.find_answer(channel, thread_id, answer_id)
         if ts is None:
@@ -166,21 +149,3 @@ class SlackReplies:
             return
         await self._web.update(shown.channel, shown.ts, message)
         shown.edited_at, shown.text = self._clock(), message.text
-
-    async def _done(self, answer_id: str) -> None:
-        self._finished[answer_id] = None
-        while len(self._finished) > _REMEMBERED:
-            self._finished.popitem(last=False)
-        watched = self._watched.pop(answer_id, None)
-        if watched is None:  # answered by a Buddy that never saw the question (a restart)
-            return
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait([watched.added])  # 👀 must be on before it can come off
-        await self._react(answer_id, watched.channel, watched.ts, remove=True)
-
-    async def _react(self, answer_id: str, channel: str, ts: str, *, remove: bool) -> None:
-        try:
-            await self._web.react(channel, ts, EYES, remove=remove)
-        except BuddyError as error:  # 👀 is a courtesy: never worth failing a reply over
-            which = "off" if remove else "on"
-            log.warning("👀 %s for answer %s failed: %s", which, answer_id, error)

@@ -10,12 +10,14 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from adapters.platforms.slack.background import BackgroundWork
+from adapters.platforms.common import BackgroundWork
+from adapters.platforms.slack.client import SlackWeb, web_client
 from adapters.platforms.slack.commands import SlashCommands
-from adapters.platforms.slack.events import SlackEvents
+from adapters.platforms.slack.errors import SlackUnavailable
 from adapters.platforms.slack.http_events import EVENTS_PATH, events_endpoint
+from adapters.platforms.slack.inbound import SlackInbound
 from adapters.platforms.slack.replies import SlackReplies
-from adapters.platforms.slack.web_api import SlackUnavailable, SlackWeb, web_client
+from adapters.platforms.slack.working import WorkInProgress
 from domain.conversation import ChatPlatform
 from domain.errors import ConfigurationError
 from domain.inbound import InboundHandlers
@@ -41,8 +43,9 @@ class SlackService:
         self._app_token = app_token or None
         self._bot_user_id = bot_user_id
         self._web = SlackWeb(web_client(bot_token, api_url), post_interval_s=post_interval_s)
-        self._replies = SlackReplies(self._web, edit_interval_s=edit_interval_s)
-        self._background = BackgroundWork()
+        self._work = WorkInProgress(self._web)
+        self._replies = SlackReplies(self._web, work=self._work, edit_interval_s=edit_interval_s)
+        self._background = BackgroundWork("Slack")
         self._handlers: InboundHandlers | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._accepting = False
@@ -105,7 +108,9 @@ class SlackService:
             # bolt logs the bodies of its responses, which echo what users typed.
             logger=logging.getLogger("slack_bolt.buddy"),
         )
-        SlackEvents(handlers, self._replies, self._web, self._background, bot_user_id).register(app)
+        SlackInbound(
+            handlers, self._replies, self._work, self._web, self._background, bot_user_id
+        ).register(app)
         SlashCommands(handlers, self._web, self._background).register(app)
         return app
 

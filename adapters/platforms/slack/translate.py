@@ -230,14 +230,3 @@ def snippet_from_command(command: SlashCommand) -> Snippet | None:
     if not code.strip():
         return None
     return Snippet(command.person, command.channel_id, language, code)
-
-
-HELP = (
-    "*Buddy* answers from the team's docs and code.\n"
-    "• Mention me, DM me, or reply in a thread I answer in: I answer in the thread.\n"
-    "• React 👍 or 👎 on an answer to rate it; ▶️ on a message with a code block runs it.\n"
-    "• `/buddy ask QUESTION`: I answer in this channel.\n"
-    "• `/buddy run CODE` (or a fenced block): I run it in a sandbox.\n"
-    "• `/buddy stats`: counts and ratings.\n"
-    "• `/buddy help`: this."
-)

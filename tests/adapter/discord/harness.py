@@ -14,9 +14,9 @@ from adapters.platforms.discord.client import DiscordTiming
 from adapters.platforms.discord.service import DiscordService
 from adapters.privacy.pseudonyms import HmacPseudonymizer
 from adapters.privacy.sealer import AesGcmSealer
-from bot.worker import AnswerWorker
+from bot.serve.worker import AnswerWorker
 from domain.answering import AnswerQuestion
-from domain.conversation import PostedMessage, Question
+from domain.conversation import Question
 from domain.events import AppendResult
 from domain.feedback import RateAnswer, RatingOutcome, Reaction
 from domain.inbound import InboundHandlers
@@ -24,14 +24,15 @@ from domain.language import PromptTemplate
 from domain.privacy_service import PrivacyService
 from domain.question_changes import ChangeQuestion
 from domain.retrieval import SearchHit
-from domain.sandbox import RunRequest, RunResult
 from domain.snippets import RunSnippet, Snippet, SnippetReply
 from tests.adapter.fake_discord import TOKEN, FakeDiscord, running_fake_discord
 from tests.fakes import (
+    EchoSandbox,
     FixedClock,
     InMemoryConversationLog,
     InMemoryEventStore,
     InMemoryKeyVault,
+    InMemoryMessageRefs,
     InMemoryOutbox,
     NoScrub,
     ScriptedIndex,
@@ -70,45 +71,6 @@ class NotifyingOutbox(InMemoryOutbox):
     async def mark_sent(self, message_id: int) -> None:
         await super().mark_sent(message_id)
         self._on_sent()
-
-
-class InMemoryMessageRefs:
-    def __init__(self) -> None:
-        self.rows: list[PostedMessage] = []
-
-    async def remember(self, posted: PostedMessage) -> None:
-        self.rows.append(posted)
-
-    async def answer_for(self, platform: str, channel_id: str, message_id: str) -> str | None:
-        return next(
-            (r.answer_id for r in self.rows
-             if (r.platform, r.channel_id, r.message_id) == (platform, channel_id, message_id)),
-            None,
-        )  # fmt: skip
-
-    async def posted(self, platform: str, answer_id: str) -> PostedMessage | None:
-        found = [r for r in self.rows if (r.platform, r.answer_id) == (platform, answer_id)]
-        return found[0] if found else None
-
-    async def bot_thread(self, platform: str, channel_id: str, thread_id: str) -> bool:
-        return any(
-            (r.platform, r.channel_id, r.thread_id) == (platform, channel_id, thread_id)
-            for r in self.rows
-        )
-
-
-class EchoSandbox:
-    """Runs nothing: says what it was asked to run."""
-
-    def __init__(self) -> None:
-        self.requests: list[RunRequest] = []
-
-    async def run(self, request: RunRequest) -> RunResult:
-        self.requests.append(request)
-        return RunResult(f"ran {request.language}: {request.code.strip()}", "", 0, duration_ms=3)
-
-    def languages(self) -> dict[str, bool]:
-        return {"python": True}
 
 
 def null_handlers() -> InboundHandlers:

@@ -3,7 +3,7 @@ subcommand deferred (interaction callback type 5) before its follow-up (webhook 
 
 from __future__ import annotations
 
-from adapters.platforms.discord.translate import HELP_TEXT
+from adapters.platforms.common import HELP
 from tests.adapter.discord import payloads as p
 from tests.adapter.discord.harness import STATS_STUB, Bot, running_bot
 from tests.adapter.fake_discord import Recorded
@@ -34,7 +34,7 @@ async def test_help_is_deferred_then_followed_up_only_for_the_asker() -> None:
     async with running_bot() as bot:
         callback, reply = await deferred_then_followed_up(bot, p.slash_command("help"))
         assert callback.body["data"]["flags"] & EPHEMERAL
-        assert reply.body["content"] == HELP_TEXT
+        assert reply.body["content"] == HELP
         assert reply.body["flags"] & EPHEMERAL
 
 

@@ -39,7 +39,7 @@ async def test_a_mention_is_answered_by_a_reply_that_streams_then_shows_its_sour
             "Run make rollback [1].\n\n**Sources**\n[1] `kb/deploy.md:30-38` (MIT)"
         )
         assert bot.types() == ["conversation.QuestionAsked", "conversation.AnswerGiven"]
-        [posted] = bot.refs.rows
+        [posted] = bot.refs.posted_messages
         assert (posted.channel_id, posted.message_id) == (p.CHANNEL_ID, answer["id"])
         assert posted.thread_id == question["id"]
         await rating_seeds(bot)
@@ -73,7 +73,7 @@ async def test_a_long_answer_is_split_at_2000_characters_with_its_code_fence_kep
         assert rebuilt.replace("\n", "") == code.replace("\n", "")
         posts = bot.fake.calls("POST", f"/channels/{p.CHANNEL_ID}/messages")
         assert len({post.body["nonce"] for post in posts}) == len(posts)
-        assert len(bot.refs.rows) == len(parts)  # a reaction on any part rates the answer
+        assert len(bot.refs.posted_messages) == len(parts)  # a reaction on any part rates it
 
 
 async def test_a_very_long_answer_goes_out_as_a_file() -> None:

@@ -19,23 +19,24 @@ from aiohttp import web
 from adapters.platforms.slack.service import SlackService
 from adapters.privacy.pseudonyms import HmacPseudonymizer
 from adapters.privacy.sealer import AesGcmSealer
-from bot.worker import AnswerWorker
+from bot.serve.worker import AnswerWorker
 from domain.answering import AnswerQuestion
-from domain.conversation import PostedMessage, Question
+from domain.conversation import Question
 from domain.feedback import RateAnswer
 from domain.inbound import InboundHandlers
 from domain.language import PromptTemplate
 from domain.privacy_service import PrivacyService
 from domain.question_changes import ChangeQuestion
 from domain.retrieval import SearchHit
-from domain.sandbox import RunRequest, RunResult
 from domain.snippets import RunSnippet
 from tests.adapter.fake_slack import BOT_USER, TEAM, FakeSlack
 from tests.fakes import (
+    EchoSandbox,
     FixedClock,
     InMemoryConversationLog,
     InMemoryEventStore,
     InMemoryKeyVault,
+    InMemoryMessageRefs,
     InMemoryOutbox,
     NoScrub,
     ScriptedIndex,
@@ -50,36 +51,6 @@ ALICE = "U-alice"
 # What `/buddy stats` says here: a stub, since this harness has no SQL projection to count from.
 # The real figures, from `buddy serve` over a real store: tests/e2e/test_serve_stats.py.
 STATS_STUB = "**Stats** stub"
-
-
-class InMemoryMessageRefs:
-    def __init__(self) -> None:
-        self.posted_messages: list[PostedMessage] = []
-
-    async def remember(self, posted: PostedMessage) -> None:
-        self.posted_messages.append(posted)
-
-    async def answer_for(self, platform: str, channel_id: str, message_id: str) -> str | None:
-        return next((p.answer_id for p in self.posted_messages if (p.platform, p.channel_id,
-                     p.message_id) == (platform, channel_id, message_id)), None)  # fmt: skip
-
-    async def posted(self, platform: str, answer_id: str) -> PostedMessage | None:
-        return next((p for p in self.posted_messages
-                     if (p.platform, p.answer_id) == (platform, answer_id)), None)  # fmt: skip
-
-    async def bot_thread(self, platform: str, channel_id: str, thread_id: str) -> bool:
-        return any((p.platform, p.channel_id, p.thread_id) == (platform, channel_id, thread_id)
-                   for p in self.posted_messages)  # fmt: skip
-
-
-class EchoSandbox:
-    """Runs nothing: says what it was given, mentions and all (the domain makes them inert)."""
-
-    async def run(self, request: RunRequest) -> RunResult:
-        return RunResult(f"ran {request.language}: {request.code.strip()}\n", "", 0, duration_ms=3)
-
-    def languages(self) -> dict[str, bool]:
-        return {"python": True, "bash": True}
 
 
 @dataclass

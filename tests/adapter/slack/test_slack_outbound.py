@@ -8,27 +8,22 @@ from typing import Any
 
 import pytest
 
-from adapters.platforms.slack import web_api
+from adapters.platforms.slack import client as slack_client
+from adapters.platforms.slack.client import ChannelPacer, RetryAfter, SlackWeb, web_client
+from adapters.platforms.slack.errors import SlackUnavailable
 from adapters.platforms.slack.replies import SlackReplies
 from adapters.platforms.slack.translate import SlackMessage
-from adapters.platforms.slack.web_api import (
-    ChannelPacer,
-    RetryAfter,
-    SlackUnavailable,
-    SlackWeb,
-    web_client,
-)
 from domain.conversation import Answer, PostedMessage, Source
 from domain.errors import StoreUnavailable
 from tests.adapter.fake_slack import FakeSlack
-from tests.adapter.slack.harness import BuddyProcess, InMemoryMessageRefs, World, mention
-from tests.fakes import ScriptedModel
+from tests.adapter.slack.harness import BuddyProcess, World, mention
+from tests.fakes import InMemoryMessageRefs, ScriptedModel
 
 HELLO = SlackMessage("hello", [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}])
 
 
 class RecordedSleeps:
-    """web_api's `asyncio`, with `sleep` recording how long it was asked to wait (and waiting
+    """client.py's `asyncio`, with `sleep` recording how long it was asked to wait (and waiting
     not at all): the waits are checked as numbers, not against a busy machine's clock."""
 
     def __init__(self) -> None:
@@ -45,7 +40,7 @@ class RecordedSleeps:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> RecordedSleeps:
     recorded = RecordedSleeps()
-    monkeypatch.setattr(web_api, "asyncio", recorded)
+    monkeypatch.setattr(slack_client, "asyncio", recorded)
     return recorded
 
 

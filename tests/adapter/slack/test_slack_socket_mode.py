@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.platforms.slack.web_api import SlackUnavailable
+from adapters.platforms.slack.errors import SlackUnavailable
 from tests.adapter.fake_slack import FakeSlack
 from tests.adapter.slack.harness import BuddyProcess, World, event_body, mention
 from tests.fakes import ScriptedModel
