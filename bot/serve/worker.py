@@ -8,10 +8,11 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from adapters.tasks import drain
+from bot.logs import correlation_id
 from domain.ports import Outbox, PendingMessage
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,10 @@ class AnswerWorker:
     def __init__(
         self, outbox: Outbox, answerers: Mapping[str, Resumable], *, poll_s: float = 2.0,
         max_attempts: int = 5, concurrency: int = 4,
+        started: Callable[[str, str], None] | None = None,
     ) -> None:  # fmt: skip
+        """`started(answer_id, destination)` is told of each job as it starts (metrics)."""
+        self._started = started
         self._outbox = outbox
         self._answerers = answerers
         self._poll_s = poll_s
@@ -65,6 +69,10 @@ class AnswerWorker:
 
     async def _process(self, job: PendingMessage) -> None:
         async with self._slots:
+            answer_id = str(job.payload.get("answer_id", job.id))
+            correlation_id.set(answer_id)  # this task's log lines, up to the reply
+            if self._started is not None:
+                self._started(answer_id, job.destination)
             try:
                 await self._answerers[job.destination].resume(dict(job.payload))
             except Exception:  # the job stays pending and is retried at the next poll

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.privacy.scrubber import PatternScrubber
-from bot.logs import configure_logging, mask_platform_ids
+from bot.logs import configure_logging, correlation_id, mask_platform_ids
 
 
 @pytest.fixture
@@ -71,3 +71,24 @@ def test_ids_in_a_traceback_are_masked(captured: io.StringIO) -> None:
     assert "RuntimeError: posting in channel <id:" in out.replace("\\n", "\n")
     if out.startswith("{"):
         assert "exc" in json.loads(out.splitlines()[0])
+
+
+@pytest.mark.parametrize("captured", ["text", "json"], indirect=True)
+def test_lines_carry_the_correlation_id_of_the_answer_being_worked_on(
+    captured: io.StringIO,
+) -> None:
+    log = logging.getLogger("bot.serve.worker")
+    log.info("before")
+    token = correlation_id.set("a1b2c3d4")
+    try:
+        log.info("answering")
+    finally:
+        correlation_id.reset(token)
+    before, during = captured.getvalue().splitlines()
+    if before.startswith("{"):
+        assert json.loads(before)["correlation_id"] is None
+        assert json.loads(during)["correlation_id"] == "a1b2c3d4"
+        assert "correlation" not in json.loads(during)
+    else:
+        assert "[" not in before
+        assert "bot.serve.worker [a1b2c3d4]: answering" in during
