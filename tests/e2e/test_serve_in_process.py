@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -31,18 +34,29 @@ def free_port() -> int:
         return port
 
 
-async def test_serve_runs_in_process_with_a_fake_model_sandbox_and_platform(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class InProcess:
+    base: str  # http://127.0.0.1:PORT
+    slack: FakeSlack
+    service: SlackService
+    model: ScriptedModel
+    database: Path  # the SQLite file
+
+
+@asynccontextmanager
+async def served_in_process(tmp_path: Path) -> AsyncIterator[InProcess]:
+    """`serve` on a free port over SQLite with DOC ingested, a scripted model, an echo sandbox
+    and Slack over its fake Web API; stopped (answers drained) on exit."""
     from bot.cli.knowledge import ingest
     from bot.serve.server import serve
 
     (tmp_path / "kb").mkdir()
     (tmp_path / "kb" / "runbook.md").write_text(DOC)
+    database = tmp_path / "buddy.db"
     port = free_port()
     settings = Settings(
         BUDDY_DATA_DIR=tmp_path / "data",
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'buddy.db'}",
+        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
         BUDDY_HOST="127.0.0.1",
         BUDDY_PORT=port,
         BUDDY_SCHEDULER=False,
@@ -58,6 +72,18 @@ async def test_serve_runs_in_process_with_a_fake_model_sandbox_and_platform(
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_until_listening(base, server)
+        yield InProcess(base, fake, slack, model, database)
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 60)
+        await fake.stop()
+
+
+async def test_serve_runs_in_process_with_a_fake_model_sandbox_and_platform(
+    tmp_path: Path,
+) -> None:
+    async with served_in_process(tmp_path) as served:
+        base, fake = served.base, served.slack
         body = event_body(mention("how do I roll back production?", "1700000000.000100"), "Ev1")
         async with (
             aiohttp.ClientSession() as session,
@@ -71,13 +97,9 @@ async def test_serve_runs_in_process_with_a_fake_model_sandbox_and_platform(
         [reply] = [m for m in fake.messages if m.get("bot_id")]
         assert reply["thread_ts"] == "1700000000.000100"
         assert "make rollback ENV=production" in reply["text"]
-        assert model.requests  # the scripted model was asked, not llama.cpp
+        assert served.model.requests  # the scripted model was asked, not llama.cpp
         async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as health:
             assert (await health.json())["model_version"] == "scripted:1"
-    finally:
-        stop.set()
-        await asyncio.wait_for(server, 60)
-        await fake.stop()
 
 
 async def wait_until_listening(base: str, server: asyncio.Task[None]) -> None:

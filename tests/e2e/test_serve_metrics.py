@@ -11,12 +11,8 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.platforms.slack.service import SlackService
-from bot.settings import Settings
-from tests.adapter.fake_slack import FakeSlack
-from tests.adapter.slack.harness import ALICE, SECRET, event_body, mention, reaction, signed
-from tests.e2e.test_serve_in_process import DOC, free_port, wait_until_listening
-from tests.fakes import EchoSandbox, ScriptedModel
+from tests.adapter.slack.harness import ALICE, event_body, mention, reaction, signed
+from tests.e2e.test_serve_in_process import served_in_process
 
 QUESTIONS = ["how do I roll back production?", "how to undo a migration?", "rollback command?"]
 
@@ -39,31 +35,8 @@ def total(found: dict[str, list[tuple[dict[str, str], float]]], name: str, **lab
 
 
 async def test_metrics_count_answers_and_readyz_follows_the_database(tmp_path: Path) -> None:
-    from bot.cli.knowledge import ingest
-    from bot.serve.server import serve
-
-    (tmp_path / "kb").mkdir()
-    (tmp_path / "kb" / "runbook.md").write_text(DOC)
-    database = tmp_path / "buddy.db"
-    port = free_port()
-    settings = Settings(
-        BUDDY_DATA_DIR=tmp_path / "data",
-        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
-        BUDDY_HOST="127.0.0.1",
-        BUDDY_PORT=port,
-        BUDDY_SCHEDULER=False,
-    )  # type: ignore[call-arg]
-    await ingest(settings, [tmp_path / "kb"], "MIT", None, "headings", True)
-    model = ScriptedModel(["Roll back production with ", "`make rollback ENV=production` [1]."])
-    fake = await FakeSlack().start()
-    slack = SlackService("xoxb-test", signing_secret=SECRET, app_token=None, api_url=fake.api_url)
-    stop = asyncio.Event()
-    server = asyncio.create_task(
-        serve(settings, model=model, sandbox=EchoSandbox(), platforms=[slack], stop=stop)
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_until_listening(base, server)
+    async with served_in_process(tmp_path) as served:
+        base, fake, slack, database = served.base, served.slack, served.service, served.database
         async with aiohttp.ClientSession() as session:
             ready, body = await get_json(session, f"{base}/readyz")
             assert ready == 200, body
@@ -129,10 +102,6 @@ async def test_metrics_count_answers_and_readyz_follows_the_database(tmp_path: P
                 assert health.status == 200
             status, body = await get_json(session, f"{base}/readyz")
             assert status == 200, body
-    finally:
-        stop.set()
-        await asyncio.wait_for(server, 60)
-        await fake.stop()
 
 
 async def get_json(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
