@@ -187,19 +187,24 @@ def presidio_finder() -> Finder:
 
     offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
-    class OfflineEmailRecognizer(EmailRecognizer):
-        def validate_result(self, pattern_text: str) -> bool:
-            return bool(offline(pattern_text).fqdn)
+    def offline_domain(pattern_text: str) -> bool:
+        return bool(offline(pattern_text).fqdn)
 
+    # presidio's own check fetches the public suffix list over the network: checked offline.
+    # Set on the instance, not by subclassing: this must type-check with and without presidio
+    # installed (it is an optional extra, missing on a default install).
+    email = EmailRecognizer()
+    setattr(email, "validate_result", offline_domain)  # noqa: B010
     recognizers = [
-        CreditCardRecognizer(), CryptoRecognizer(), OfflineEmailRecognizer(), IbanRecognizer(),
+        CreditCardRecognizer(), CryptoRecognizer(), email, IbanRecognizer(),
         IpRecognizer(), PhoneRecognizer(), UsSsnRecognizer(),
     ]  # fmt: skip
 
     def find(text: str) -> list[Span]:
         spans: list[Span] = []
         for recognizer in recognizers:
-            for result in recognizer.analyze(text, recognizer.supported_entities, None):  # type: ignore[arg-type]
+            no_nlp: Any = None  # pattern recognizers need no NLP artifacts
+            for result in recognizer.analyze(text, recognizer.supported_entities, no_nlp):
                 kind = PRESIDIO_KINDS.get(result.entity_type)
                 if kind and result.score > 0:
                     spans.append((kind, result.start, result.end))
