@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,12 +145,13 @@ class Services:
         return self._snippets
 
     async def inbound_handlers(
-        self, answerer: AnswerQuestion, destination: str, wake: Callable[[], None],
-        stats_text: Callable[[], Awaitable[str]],
-    ) -> InboundHandlers:  # fmt: skip
+        self, answerer: AnswerQuestion, destination: str, wake: Callable[[], None]
+    ) -> InboundHandlers:
         """What a platform calls: a question is stored with its pending reply for `destination`
-        (then `wake` tells the worker), ratings, snippets, stats and question changes."""
+        (then `wake` tells the worker), ratings, snippets, question changes and admin commands."""
+        from bot.operations.admin import admin_console
         from domain.question_changes import ChangeQuestion
+        from domain.rate_limits import with_rate_limits
 
         async def accept(question: Question) -> str:
             answer_id = await answerer.accept(question, destination)
@@ -159,10 +160,14 @@ class Services:
             return answer_id
 
         privacy = await self.privacy()
-        return InboundHandlers(
-            accept, await self.rater(), await self.snippets(), stats_text, self.message_refs,
-            change_question=ChangeQuestion(self.store, privacy),
+        # Chat votes are capped per person and hour (BUDDY_RATINGS_PER_USER_PER_HOUR); the CLI's
+        # `buddy react` is the operator's and is not.
+        rater = RateAnswer(self.store, privacy, cap=self.settings.rating_cap())
+        handlers = InboundHandlers(
+            accept, rater, await self.snippets(), self.message_refs,
+            change_question=ChangeQuestion(self.store, privacy), admin=await admin_console(self),
         )  # fmt: skip
+        return with_rate_limits(handlers, self.settings.rate_limits())
 
     async def rater(self) -> RateAnswer:
         return RateAnswer(self.store, await self.privacy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.milestones import parse_milestones
+from domain.rate_limits import Clock, Limit, RateLimits, RatingCap, parse_limit
 
 
 class Settings(BaseSettings):
@@ -88,6 +90,49 @@ class Settings(BaseSettings):
     rollback_margin: float = Field(0.15, alias="BUDDY_ROLLBACK_MARGIN", ge=0, le=1)
     rollback_min_ratings: int = Field(20, alias="BUDDY_ROLLBACK_MIN_RATINGS", ge=1)
     rollback_check_minutes: float = Field(5.0, alias="BUDDY_ROLLBACK_CHECK_MINUTES", gt=0)
+
+    # Abuse limits (`buddy serve`). Questions and snippet runs: "N/SECONDS", N in a burst,
+    # refilled at N per SECONDS ("6/60": six a minute); a bare N is per minute; 0: no limit.
+    # Per user and per channel; a refused one gets a reply saying when to try again. Votes: at
+    # most this many per user per rolling hour count (the rest are stored, counted nowhere).
+    # The limits are per process: behind N replicas a user can get up to N times as much.
+    rate_questions_per_user: str = Field("6/60", alias="BUDDY_RATE_QUESTIONS_PER_USER")
+    rate_questions_per_channel: str = Field("30/60", alias="BUDDY_RATE_QUESTIONS_PER_CHANNEL")
+    rate_snippets_per_user: str = Field("4/60", alias="BUDDY_RATE_SNIPPETS_PER_USER")
+    rate_snippets_per_channel: str = Field("12/60", alias="BUDDY_RATE_SNIPPETS_PER_CHANNEL")
+    ratings_per_user_per_hour: int = Field(60, alias="BUDDY_RATINGS_PER_USER_PER_HOUR", ge=0)
+
+    @field_validator(
+        "rate_questions_per_user", "rate_questions_per_channel", "rate_snippets_per_user",
+        "rate_snippets_per_channel", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _rate_limit_parses(cls, value: object) -> object:
+        if isinstance(value, int):
+            value = str(value)  # BUDDY_RATE_...=0 set in code
+        if isinstance(value, str):
+            parse_limit(value)  # a ValueError names the bad setting at start
+        return value
+
+    def rate_limit(self, name: str) -> Limit:
+        """One of the rate_* settings, parsed."""
+        return parse_limit(str(getattr(self, name)))
+
+    def rate_limits(self, clock: Clock | None = None) -> RateLimits:
+        """The question and snippet buckets these settings describe (all 0: none)."""
+        return RateLimits(
+            questions_per_user=self.rate_limit("rate_questions_per_user"),
+            questions_per_channel=self.rate_limit("rate_questions_per_channel"),
+            snippets_per_user=self.rate_limit("rate_snippets_per_user"),
+            snippets_per_channel=self.rate_limit("rate_snippets_per_channel"),
+            clock=clock or time.monotonic,
+        )  # fmt: skip
+
+    def rating_cap(self, clock: Clock | None = None) -> RatingCap | None:
+        """The hourly vote cap, or None when BUDDY_RATINGS_PER_USER_PER_HOUR is 0."""
+        if self.ratings_per_user_per_hour == 0:
+            return None
+        return RatingCap(self.ratings_per_user_per_hour, clock=clock or time.monotonic)
 
 
 def load_settings() -> Settings:

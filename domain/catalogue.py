@@ -20,6 +20,7 @@ from typing import Any
 
 from domain.errors import InvalidEvent
 from domain.event_types import (
+    AdminEvents,
     ConversationEvents,
     FeedbackEvents,
     KnowledgeEvents,
@@ -62,6 +63,8 @@ CATALOGUE: Mapping[str, EventSchema] = {
     _C.QUESTION_EDITED: _schema(1, "answer_id", "user", "text"),
     _C.QUESTION_DELETED: _schema(1, "answer_id", "user"),
     # feedback
+    # optional `capped` (absent: false): over the rater's hourly cap, stored but counted nowhere
+    # (readers ask domain.feedback.counts); optional, so no new version
     _F.RATING_GIVEN: _schema(1, "answer_id", "user", "value", "by_asker"),
     _F.RATING_RETRACTED: _schema(1, "answer_id", "user", "value"),
     # sandbox
@@ -84,6 +87,10 @@ CATALOGUE: Mapping[str, EventSchema] = {
     _T.MODEL_PROMOTED: _schema(1, "version", "previous"),
     _T.MODEL_ROLLED_BACK: _schema(1, "from_version", "to_version", "reason"),
     _T.SYNTHETIC_EXAMPLE_GENERATED: _schema(1, "chunk_id", "source", "question", "answer"),
+    # admin: who (a pseudonym), what (arguments scrubbed, people and channels as pseudonyms)
+    AdminEvents.ADMIN_COMMAND_ISSUED: _schema(
+        1, "actor", "platform", "command", "arguments", "outcome"
+    ),
 }
 
 

@@ -51,3 +51,7 @@ class TrainingEvents:
     MODEL_PROMOTED: Final = "training.ModelPromoted"
     MODEL_ROLLED_BACK: Final = "training.ModelRolledBack"
     SYNTHETIC_EXAMPLE_GENERATED: Final = "training.SyntheticExampleGenerated"  # cold start
+
+
+class AdminEvents:
+    ADMIN_COMMAND_ISSUED: Final = "admin.AdminCommandIssued"  # refused attempts too

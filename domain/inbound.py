@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from domain.admin import AdminReplies, AdminRequest
 from domain.conversation import ChatPlatform, MessageRefs, Question
 from domain.feedback import RatingOutcome, Reaction
 from domain.question_changes import QuestionChange
@@ -19,15 +20,17 @@ from domain.snippets import Snippet, SnippetReply
 @dataclass(frozen=True)
 class InboundHandlers:
     """The use cases a platform adapter calls. `accept` stores the question with a pending
-    reply job and returns its answer id at once (ack after it); the answer worker replies."""
+    reply job and returns its answer id at once (ack after it); the answer worker replies.
+    Stats and the other admin commands go through `admin`."""
 
     accept: Callable[[Question], Awaitable[str]]
     rate: Callable[[Reaction], Awaitable[RatingOutcome]]
     run_snippet: Callable[[Snippet], Awaitable[SnippetReply]]
-    stats_text: Callable[[], Awaitable[str]]
     refs: MessageRefs
     # A question's message edited (new text) or deleted (None): its text is shredded.
     change_question: Callable[[QuestionChange], Awaitable[str | None]] | None = None
+    # An admin command (domain.admin.AdminConsole): authorised, run, replied to and recorded.
+    admin: Callable[[AdminRequest, AdminReplies], Awaitable[str]] | None = None
 
 
 class PlatformService(Protocol):

@@ -308,3 +308,62 @@ class EchoSandbox:
 
     def languages(self) -> dict[str, bool]:
         return {"python": True, "bash": True}
+
+
+# A 1x1 PNG: the scripted stats "chart" (the real one: bot.operations.stats_chart)
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000b49444154789c63"
+    "60000200000500017a5eab3f0000000049454e44ae426082"
+)
+
+
+class ScriptedAdminOperations:
+    """domain.admin.AdminOperations for platform tests: records each call, answers with fixed
+    text. The real operations over the real services: tests/e2e/test_admin_commands.py."""
+
+    EXPORT = b'{"messages": [1]}\n{"messages": [2]}\n'
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def stats(self) -> tuple[str, bytes]:
+        self.calls.append(("stats", ()))
+        return "**Stats** 3 answers", TINY_PNG
+
+    async def export(self, split: str) -> tuple[int, bytes]:
+        self.calls.append(("export", (split,)))
+        return 2, self.EXPORT
+
+    async def retrain(self, report: Any) -> str:
+        self.calls.append(("retrain", ()))
+        await report("Training: step 1/2.")
+        await report("Training: step 2/2.")
+        return "v1 passed the gate and is now served (eval_loss 1.0, served_eval_loss 2.0)."
+
+    async def models(self) -> str:
+        self.calls.append(("models", ()))
+        return "* base base served"
+
+    async def promote(self, version: str, by: str) -> str:
+        self.calls.append(("promote", (version, by)))
+        if version != "v1":
+            from domain.model_registry import RegistryRefused
+
+            raise RegistryRefused(f"no version {version}")
+        return f"Promoted {version} (was base)."
+
+    async def rollback(self, by: str) -> str:
+        self.calls.append(("rollback", (by,)))
+        return "Rolled back v1 -> base."
+
+    async def forget(self, person: Any) -> str:
+        self.calls.append(("forget", (person,)))
+        return "Erased user."
+
+    async def consent(self, person: Any, opted_out: bool) -> str:
+        self.calls.append(("consent", (person, opted_out)))
+        return "opted out" if opted_out else "opted in"
+
+    async def exclude_channel(self, platform: str, workspace: str, channel_id: str) -> str:
+        self.calls.append(("exclude_channel", (platform, workspace, channel_id)))
+        return "Channel excluded."

@@ -37,6 +37,7 @@ from typing import Any
 from adapters.tasks import drain
 from domain.errors import BuddyError
 from domain.inbound import InboundHandlers
+from domain.rate_limits import RateLimited
 from domain.snippets import Snippet, SnippetReply
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,17 @@ HELP = (
     "it in a sandbox.\n"
     "• `/buddy ask QUESTION`: I answer in this channel.\n"
     "• `/buddy run CODE`: I run it in a sandbox.\n"
-    "• `/buddy stats`: counts and ratings.\n"
+    "• Admins: `/buddy stats`, `export`, `retrain`, `models`, `promote`, `rollback`, `forget`, "
+    "`optout`, `optin`, `exclude-channel`, `audit` (`/buddy help admin` says more).\n"
     "• `/buddy help`: this."
 )  # Markdown: each platform renders it in its own markup
 
 
 def snippet_failed(error: BuddyError) -> SnippetReply:
-    """What the user sees when a snippet could not run (no such language, no sandbox here)."""
+    """What the user sees when a snippet could not run (no such language, no sandbox here), or
+    was refused by a rate limit (its message says when to try again, as it is)."""
+    if isinstance(error, RateLimited):
+        return SnippetReply(str(error), busy=True)
     return SnippetReply(f"I couldn't run that: {error}")
 
 

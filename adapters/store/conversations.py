@@ -1,5 +1,9 @@
 """The conversations projection: one row per question (its thread, status, model, sealed texts)
-and the current vote of each rater. It serves thread history to follow-ups and `buddy stats`."""
+and the current vote of each rater. It serves thread history to follow-ups and `buddy stats`.
+
+The votes table holds only votes that count: a vote over its rater's hourly cap (`capped`, see
+domain/feedback.py) is stored as an event but never becomes a row, so stats, the leaderboard,
+automatic rollback and curation, which all read this table, leave it out."""
 
 from __future__ import annotations
 
@@ -17,9 +21,12 @@ from adapters.store.rows import update_or_insert
 from domain.conversation import Exchange
 from domain.event_types import ConversationEvents, FeedbackEvents
 from domain.events import RecordedEvent
+from domain.feedback import counts as vote_counts
 
 rows, votes = schema.conversations, schema.votes
 _ASKED = ConversationEvents.ASKED
+# A vote's row goes: retracted, or replaced by a capped RatingGiven (`vote_counts` is false).
+_VOTE_GONE = (FeedbackEvents.RATING_GIVEN, FeedbackEvents.RATING_RETRACTED)
 
 
 class ConversationProjection:
@@ -52,11 +59,13 @@ class ConversationProjection:
                     .where(rows.c.answer_id == payload["answer_id"])
                     .values(question=payload["text"])
                 )
-            elif event.type == FeedbackEvents.RATING_GIVEN:
+            elif event.type == FeedbackEvents.RATING_GIVEN and vote_counts(payload):
                 key = {"answer_id": payload["answer_id"], "user_id": payload["user"]}
                 values = {"value": payload["value"], "by_asker": payload["by_asker"]}
                 await update_or_insert(conn, votes, key, values)
-            elif event.type == FeedbackEvents.RATING_RETRACTED:
+            elif event.type in _VOTE_GONE:
+                # Retracted, or replaced by a vote over the rater's hourly cap (stored, counted
+                # nowhere): the rater's earlier vote on this answer stops counting either way.
                 await conn.execute(
                     sa.delete(votes).where(
                         votes.c.answer_id == payload["answer_id"],

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from bot.cli import (
+    audit,
     bench,
     conversation,
     database,
@@ -37,7 +38,7 @@ app = typer.Typer(
 
 # In this order: `buddy --help` lists the commands as registered.
 for group in (database, events, bench, serve, privacy, knowledge, conversation, snippets, learning,
-              training, models):  # fmt: skip
+              training, models, audit):  # fmt: skip
     group.register(app)
 
 

@@ -16,6 +16,7 @@ from adapters.platforms.local.channel import LocalChannel, source_lines
 from bot.bootstrap import Services, bootstrap
 from bot.operations.stats import stats_lines
 from bot.settings import Settings
+from domain.admin import AdminFile
 from domain.conversation import Answer, Question
 from domain.errors import BuddyError
 from domain.feedback import Reaction
@@ -39,6 +40,7 @@ A message with a ```fenced``` code block and the words "run this" runs the block
   /unreact EMOJI [ANSWER_ID]  take a reaction back
   /sources                    the sources of the last answer
   /stats                      questions, answers, ratings
+  /admin COMMAND [ARGS]       an admin command (BUDDY_ADMINS); /admin help lists them
   /new                        start a new thread
   /help                       this text
   /quit                       leave (Ctrl-D works too)"""
@@ -90,6 +92,7 @@ class ChatSession:
             "/unreact": self._unreact,
             "/sources": self._sources,
             "/stats": self._stats,
+            "/admin": self._admin,
             "/new": self._new,
         }
 
@@ -168,9 +171,44 @@ class ChatSession:
     async def _stats(self, _args: list[str]) -> None:
         self.write("\n".join(stats_lines(await self.services.conversations.stats())) + "\n")
 
+    async def _admin(self, args: list[str]) -> None:
+        from bot.operations.admin import admin_console
+        from domain.admin import AdminConsole, AdminRequest, admin_help
+
+        request = AdminRequest.parse(self.person, self.channel, " ".join(args))
+        if not AdminConsole.handles(request.command):
+            self.write(admin_help("/admin").replace("`", "") + "\n")
+            return
+        console = await admin_console(self.services)
+        await console(request, LocalAdminReplies(self.write, self.attachments))
+
     async def _new(self, _args: list[str]) -> None:
         self.thread = None
         self.write("new thread\n")
+
+
+class LocalAdminReplies:
+    """An admin command's replies on the terminal; files land in the attachments folder."""
+
+    def __init__(self, write: Callable[[str], None], attachments: Path | None) -> None:
+        self._write = write
+        self._attachments = attachments
+
+    async def say(self, text: str) -> None:
+        self._write(text.replace("```\n", "").replace("\n```", "") + "\n")
+
+    async def progress(self, text: str) -> None:
+        self._write(f"  … {text}\n")
+
+    async def upload(self, file: AdminFile) -> None:
+        self._write(file.comment + "\n")
+        if self._attachments is None:
+            return
+        path = self._attachments / file.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(file.content)
+        path.chmod(0o600 if file.private else 0o644)
+        self._write(f"(saved to {path})\n")
 
 
 def _write(text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +15,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.bootstrap import Services
+    from bot.operations.stats_chart import StatsSeries
 
 
 def _write_out(text: str) -> None:
@@ -76,13 +78,17 @@ async def react(
         typer.echo(f"ignored: {outcome.reason}")
 
 
-async def stats(settings: Settings, as_json: bool) -> None:
+async def stats(settings: Settings, as_json: bool, chart: Path | None = None) -> None:
     from bot.bootstrap import bootstrap
+    from bot.operations.stats_chart import stats_series
     from domain.curation import next_milestone
 
     async with bootstrap(settings) as services:
         figures = await services.conversations.stats()
         curated = await curated_examples(services)
+        series = await stats_series(services) if chart is not None else None
+    if chart is not None and series is not None:
+        write_chart(chart, series)
     goal = next_milestone(curated, settings.milestone_counts)  # BUDDY_MILESTONES
     progress = {"curated_examples": curated, "next_milestone": goal}
     if as_json:
@@ -92,6 +98,20 @@ async def stats(settings: Settings, as_json: bool) -> None:
         goal = progress["next_milestone"]
         typer.echo(f"dataset    {curated} curated examples" + (f", next training at {goal}"
                                                               if goal else ""))  # fmt: skip
+
+
+def write_chart(path: Path, series: StatsSeries) -> None:
+    from bot.operations.stats_chart import png_size, render_chart
+    from domain.errors import BuddyError
+
+    png = render_chart(series)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    except OSError as error:
+        raise BuddyError(f"cannot write the stats chart to {path}: {error.strerror}") from None
+    width, height = png_size(png)
+    typer.echo(f"wrote the stats chart to {path} ({width}x{height} PNG)", err=True)
 
 
 UserOption = Annotated[str, typer.Option("--user", help="Who you are (local channel).")]
@@ -125,9 +145,20 @@ def register(app: typer.Typer) -> None:
         run(lambda s: react(s, answer_id, emoji, rater, remove, json_output))
 
     @app.command("stats")
-    def stats_command(json_output: JsonFlag = False) -> None:
+    def stats_command(
+        json_output: JsonFlag = False,
+        chart: Annotated[
+            Path | None,
+            typer.Option(
+                "--chart",
+                metavar="FILE",
+                dir_okay=False,
+                help="Also draw the figures as a 1000x700 PNG to FILE (for chat).",
+            ),
+        ] = None,
+    ) -> None:
         """Questions, answers, failures, ratings and feedback rate, per model version too."""
-        run(lambda s: stats(s, json_output))
+        run(lambda s: stats(s, json_output, chart))
 
     @app.command("chat")
     def chat_command(

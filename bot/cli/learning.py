@@ -11,11 +11,15 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import JsonFlag, print_json, run
-from bot.operations.datasets import curate_dataset, current_dataset, synthesize_examples
+from bot.operations.datasets import (
+    SPLITS,
+    curate_dataset,
+    current_dataset,
+    export_lines,
+    synthesize_examples,
+)
 from bot.settings import Settings
 from domain.errors import BuddyError
-
-SPLITS = ("train", "eval", "all", "pairs")
 
 
 async def curate(settings: Settings, as_json: bool, synthesize: int = 0) -> None:
@@ -54,17 +58,10 @@ async def export(settings: Settings, out: Path, split: str) -> None:
 
 
 def _write_export(folder: Path, out: Path, split: str) -> None:
-    if not (folder / "train.jsonl").exists():
-        raise BuddyError("no curated dataset yet: run `buddy curate` first")
-    parts = ["train", "eval"] if split == "all" else [split]
-    lines = [line for part in parts for line in _read_lines(folder / f"{part}.jsonl")]
+    lines = export_lines(folder, split)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(lines), encoding="utf-8")
     typer.echo(f"wrote {len(lines)} {split} examples to {out}", err=True)
-
-
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
 
 
 def register(app: typer.Typer) -> None:

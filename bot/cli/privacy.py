@@ -68,12 +68,9 @@ async def exclude_channel(
 
 
 async def _consent_changed(services: Services) -> None:
-    """The consent projection first (the server reads it), then the curated files on this disk
-    (another replica's are curated again when next read)."""
-    from bot.operations.datasets import purge_dataset
+    from bot.operations.datasets import consent_changed
 
-    await services.refresh_consent()
-    await purge_dataset(services)
+    await consent_changed(services)
 
 
 def _report(as_json: bool, document: dict[str, object], line: str) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.progress import progress
 from bot.settings import Settings
+from domain.errors import BuddyError
 
 if TYPE_CHECKING:
     from bot.bootstrap import Services
@@ -70,6 +71,31 @@ async def purge_dataset(services: Services) -> bool:
         return False
     await curate_dataset(services)
     return True
+
+
+async def consent_changed(services: Services) -> None:
+    """After forget, optout, optin or exclude-channel: the consent projection first (the server
+    reads it), then the curated files on this disk (another replica's are curated again when
+    next read)."""
+    await services.refresh_consent()
+    await purge_dataset(services)
+
+
+SPLITS = ("train", "eval", "all", "pairs")
+
+
+def export_lines(folder: Path, split: str) -> list[str]:
+    """One split of the curated dataset in `folder` as JSONL lines (`all`: train then eval)."""
+    if split not in SPLITS:
+        raise BuddyError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    if not (folder / "train.jsonl").exists():
+        raise BuddyError("no curated dataset yet: run `buddy curate` first")
+    parts = ["train", "eval"] if split == "all" else [split]
+    return [line for part in parts for line in _read_lines(folder / f"{part}.jsonl")]
+
+
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
 
 
 def _consent_position_of(folder: Path) -> int | None:

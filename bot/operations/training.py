@@ -8,8 +8,8 @@ import asyncio
 import fcntl
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,9 +72,13 @@ async def _served_gguf(settings: Settings) -> Path:
 
 
 async def run_training(
-    services: Services, *, max_steps: int | None = None, milestone: int | None = None
-) -> dict[str, Any]:
-    """Train, check, evaluate and maybe promote; the outcome as `buddy train --json` prints it."""
+    services: Services, *, max_steps: int | None = None, milestone: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Train, check, evaluate and maybe promote; the outcome as `buddy train --json` prints it.
+    `progress` (steps done, total) and `status` replace the terminal's bar and lines; both are
+    called from the training thread too."""
     from training.pipeline import TRAINING_TYPES, CuratedSet, TrainingJob, unfinished_version
 
     settings = services.settings
@@ -94,8 +98,9 @@ async def run_training(
             data_root=settings.data_dir, config=config, gate=gate_settings(settings),
             served_version=state.served, served_adapter=served_adapter, milestone=milestone,
         )  # fmt: skip
-        with _progress_bar() as progress:
-            pipeline = _pipeline(services, served_gguf, registry, progress)
+        with nullcontext(progress) if progress else _progress_bar() as report:
+            say = status or (lambda message: typer.echo(message, err=True))
+            pipeline = _pipeline(services, served_gguf, registry, report, say)
             outcome = await pipeline.run(job)
     return dict(outcome.as_json())
 
@@ -114,7 +119,10 @@ async def _served_adapter(services: Services, state: Any) -> Path | None:
     return folder
 
 
-def _pipeline(services: Services, served_gguf: Path | None, registry: Any, progress: Any) -> Any:
+def _pipeline(
+    services: Services, served_gguf: Path | None, registry: Any, progress: Any,
+    status: Callable[[str], None],
+) -> Any:  # fmt: skip
     from training.gguf_adapter import convert_adapter
     from training.pipeline import TrainingPipeline
 
@@ -130,7 +138,7 @@ def _pipeline(services: Services, served_gguf: Path | None, registry: Any, progr
 
     return TrainingPipeline(
         services.store, lambda src, out: convert_adapter(src, out), validate, promote,
-        progress=progress, status=lambda message: typer.echo(message, err=True),
+        progress=progress, status=status,
         blobs=services.adapter_blobs(),
     )  # fmt: skip
 

@@ -33,6 +33,7 @@ from domain.event_types import (
     SandboxEvents,
     TrainingEvents,
 )
+from domain.feedback import counts as vote_counts
 
 if TYPE_CHECKING:
     from bot.bootstrap import Services
@@ -78,8 +79,12 @@ class ServeMetrics:
             buckets=_BUCKETS, registry=r,
         )  # fmt: skip
         self.ratings = Counter(
-            "buddy_ratings", "Ratings given, by the rated answer's model version and value",
+            "buddy_ratings", "Ratings given (capped ones left out), by model version and value",
             ["model_version", "value"], registry=r,
+        )  # fmt: skip
+        self.capped_ratings = Counter(
+            "buddy_ratings_capped", "Votes over their rater's hourly cap: stored, not counted",
+            registry=r,
         )  # fmt: skip
         self.sandbox_runs = Counter(
             "buddy_sandbox_runs", "Snippet runs by outcome (ok, error, timeout, oom, killed)",
@@ -151,6 +156,8 @@ class ServeMetrics:
             platform = self._platforms.pop(str(payload.get("answer_id")), "other")
             self.failures.labels(reason=str(payload.get("reason")), platform=platform).inc()
             self._latency(payload)
+        elif kind == FeedbackEvents.RATING_GIVEN and not vote_counts(payload):
+            self.capped_ratings.inc()  # over its rater's hourly cap: stored, counted nowhere
         elif kind == FeedbackEvents.RATING_GIVEN:
             version = await self._rated_version(str(payload.get("answer_id")))
             self.ratings.labels(model_version=version, value=str(payload.get("value"))).inc()

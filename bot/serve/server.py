@@ -59,7 +59,6 @@ async def serve(
     """Run until SIGTERM/SIGINT (or `stop`, in process). `model`, `sandbox` and `platforms`
     replace the configured ones: a test runs the whole server with fakes."""
     from bot.operations.index import refresh_index
-    from bot.operations.stats import stats_lines
     from bot.serve.scheduled_jobs import start_scheduler
 
     async with bootstrap(settings, model=model, sandbox=sandbox) as services:
@@ -74,15 +73,10 @@ async def serve(
         await metrics.start()
         worker = AnswerWorker(services.outbox, answerers, started=metrics.note_platform)
 
-        async def stats_text() -> str:
-            return "\n".join(stats_lines(await services.conversations.stats()))
-
         for service in platforms:
             answerer = await services.answerer(service.platform)
             answerers[service.name] = answerer
-            service.bind(
-                await services.inbound_handlers(answerer, service.name, worker.wake, stats_text)
-            )
+            service.bind(await services.inbound_handlers(answerer, service.name, worker.wake))
         app = web.Application()
         app.router.add_get("/healthz", _healthz(services, platforms))
         app.router.add_get("/readyz", readyz_handler(services, platforms))

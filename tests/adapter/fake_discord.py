@@ -103,6 +103,7 @@ class FakeDiscord:
         routes = [
             ("GET", "/gateway/bot", self._gateway_bot),
             ("GET", "/users/@me", self._me),
+            ("POST", "/users/@me/channels", self._open_dm),
             ("GET", "/oauth2/applications/@me", self._application),
             ("PUT", "/applications/{app}/commands", self._sync_commands),
             ("GET", "/channels/{channel}/messages", self._history),
@@ -144,6 +145,14 @@ class FakeDiscord:
 
     async def _me(self, _request: web.Request) -> web.Response:
         return _json(payloads.BOT)
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """The bot's direct message channel with the recipient (one DM channel in this fake)."""
+        recipient = payloads.USERS.get(str(request[BODY]["recipient_id"]))
+        if recipient is None:
+            return _json({"message": "Unknown User", "code": 10013}, status=404)
+        return _json({"id": payloads.DM_CHANNEL_ID, "type": 1, "recipients": [recipient],
+                      "last_message_id": None})  # fmt: skip
 
     async def _application(self, _request: web.Request) -> web.Response:
         return _json(payloads.application())

@@ -193,6 +193,23 @@ class FakeSlack:
                  and (m["ts"] == thread or m.get("thread_ts") == thread)]  # fmt: skip
         return {"ok": True, "messages": found, "has_more": False}
 
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users") or "")
+        if not users or "," in users:
+            return {"ok": False, "error": "not_implemented" if users else "users_list_not_supplied"}
+        return {"ok": True, "channel": {"id": "D" + users.lstrip("UW")}}
+
+    def uploaded(self) -> list[dict[str, Any]]:
+        """Each completed upload: its channel, comment, file name and bytes."""
+        found = []
+        for args in self.called("files.completeUploadExternal"):
+            files = args["files"]
+            for file in json.loads(files) if isinstance(files, str) else files:
+                found.append({"channel": args.get("channel_id"), "name": file.get("title"),
+                              "comment": args.get("initial_comment"),
+                              "content": self.uploads.get(file["id"], b"")})  # fmt: skip
+        return found
+
     def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{next(self._clock)}"
         return {"ok": True, "file_id": file_id, "upload_url": f"{self.base_url}/upload/{file_id}"}

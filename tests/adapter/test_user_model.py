@@ -21,7 +21,7 @@ import pytest
 from adapters.llm import llamacpp_model
 from adapters.llm.gguf_header import read_header
 from adapters.llm.llamacpp_model import USER_LICENSE, LlamaCppModel, _ChatTemplate, user_model
-from bot.cli.models import base_license, base_model
+from bot.operations.models import base_license, base_model
 from bot.serve.model_serving import served_base
 from bot.settings import Settings
 from domain.errors import ConfigurationError

@@ -44,9 +44,10 @@ class InProcess:
 
 
 @asynccontextmanager
-async def served_in_process(tmp_path: Path) -> AsyncIterator[InProcess]:
+async def served_in_process(tmp_path: Path, **settings: str) -> AsyncIterator[InProcess]:
     """`serve` on a free port over SQLite with DOC ingested, a scripted model, an echo sandbox
-    and Slack over its fake Web API; stopped (answers drained) on exit."""
+    and Slack over its fake Web API; stopped (answers drained) on exit. `settings`: more
+    settings by their variable names (BUDDY_ADMINS=...)."""
     from bot.cli.knowledge import ingest
     from bot.serve.server import serve
 
@@ -54,20 +55,21 @@ async def served_in_process(tmp_path: Path) -> AsyncIterator[InProcess]:
     (tmp_path / "kb" / "runbook.md").write_text(DOC)
     database = tmp_path / "buddy.db"
     port = free_port()
-    settings = Settings(
+    configured = Settings(
+        **settings,
         BUDDY_DATA_DIR=tmp_path / "data",
         DATABASE_URL=f"sqlite+aiosqlite:///{database}",
         BUDDY_HOST="127.0.0.1",
         BUDDY_PORT=port,
         BUDDY_SCHEDULER=False,
     )  # type: ignore[call-arg]
-    await ingest(settings, [tmp_path / "kb"], "MIT", None, "headings", True)
+    await ingest(configured, [tmp_path / "kb"], "MIT", None, "headings", True)
     model = ScriptedModel(["Roll back production with ", "`make rollback ENV=production` [1]."])
     fake = await FakeSlack().start()
     slack = SlackService("xoxb-test", signing_secret=SECRET, app_token=None, api_url=fake.api_url)
     stop = asyncio.Event()
     server = asyncio.create_task(
-        serve(settings, model=model, sandbox=EchoSandbox(), platforms=[slack], stop=stop)
+        serve(configured, model=model, sandbox=EchoSandbox(), platforms=[slack], stop=stop)
     )
     try:
         base = f"http://127.0.0.1:{port}"

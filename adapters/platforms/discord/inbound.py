@@ -1,7 +1,9 @@
 """Gateway events in, domain calls out. A message is for Buddy when it mentions the bot, is a DM,
 replies to one of Buddy's answers, or is posted in a thread Buddy answers in (or started); it
 becomes a question (`accept`) or, with "run this" and a code block, a snippet run. Raw reaction
-events (messages not in the cache count too) become ratings, or a run for ▶️."""
+events (messages not in the cache count too) become ratings, or a run for ▶️. A question refused
+by a rate limit gets a reply saying when to try again (nothing was stored); its message stays
+seen, so a replayed session does not say it twice."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from domain.errors import BuddyError
 from domain.feedback import Reaction
 from domain.inbound import InboundHandlers
 from domain.question_changes import QuestionChange
-from domain.snippets import RUN_REACTIONS, Snippet
+from domain.rate_limits import RateLimited
+from domain.snippets import RUN_REACTIONS, Snippet, SnippetReply
 
 log = logging.getLogger(__name__)
 _REMEMBERED = 10_000  # message ids handled: resumed sessions replay, back-fill re-reads
@@ -66,11 +69,25 @@ class DiscordInbound:
             if question is None:
                 return
             answer_id = await self._handlers.accept(question)
+        except RateLimited as limited:  # nothing stored: the asker is told when to try again
+            await self._refuse(incoming, limited)
+            return
         except BuddyError as error:  # logged; the client and the other events carry on
             log.error("discord: a message was not taken: %s", error)
             return
         self._active.track(incoming.channel_id, incoming.guild_id, incoming.message_id)
         self._work.start(answer_id, incoming.channel_id, reply_to=incoming.message_id)
+
+    async def _refuse(self, incoming: IncomingMessage, limited: RateLimited) -> None:
+        """Reply to the refused message with the friendly "try again in ..."; a reply that
+        cannot be posted is logged, never raised into the client."""
+        try:
+            await self._replies.post_snippet_reply(
+                incoming.channel_id, incoming.message_id, SnippetReply(str(limited)),
+                f"limited:{incoming.message_id}",
+            )  # fmt: skip
+        except BuddyError as error:
+            log.error("discord: a rate limit reply was not posted: %s", error)
 
     async def _conversation(
         self, message: discord.Message, incoming: IncomingMessage

@@ -168,6 +168,18 @@ class SlackWeb:
             )  # the thread's first message comes first, whatever the window
         return _with_ts(response.get("messages"), ts)
 
+    async def direct_channel(self, user_id: str) -> str:
+        """The direct message channel between Buddy and the user (opened if need be)."""
+        with translated("conversations.open"):
+            response = await self.client.conversations_open(users=user_id)
+        return str(response["channel"]["id"])
+
+    async def upload_file(self, channel: str, data: bytes, name: str, comment: str) -> None:
+        with translated("files.upload"):
+            await self.client.files_upload_v2(
+                channel=channel, file=data, filename=name, title=name, initial_comment=comment
+            )
+
     async def upload(self, channel: str, thread_ts: str | None, content: str, name: str) -> None:
         with translated("files.upload"):
             await self.client.files_upload_v2(

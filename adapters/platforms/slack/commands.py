@@ -1,5 +1,8 @@
-"""`/buddy ask|run|stats|help`: acked at once (Slack allows 3 seconds), the work done after the
-ack, results posted through the command's response_url (ephemeral, or in the channel for runs)."""
+"""`/buddy ask|run|help` and the admin commands (`/buddy stats|export|retrain|...`): acked at
+once (Slack allows 3 seconds), the work done after the ack, results posted through the
+command's response_url (ephemeral, or in the channel for runs). An admin command's long work
+reports in a thread in the channel; files go to the channel (the stats chart) or, private ones
+(an export), to a direct message with the admin."""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from adapters.platforms.slack.client import SlackWeb
 from adapters.platforms.slack.errors import SlackUnavailable
 from adapters.platforms.slack.mrkdwn import inert, to_mrkdwn
 from adapters.platforms.slack.translate import SlashCommand
+from domain.admin import AdminConsole, AdminFile, AdminRequest, admin_help
 from domain.conversation import Question
 from domain.inbound import InboundHandlers
+from domain.rate_limits import RateLimited
 from domain.snippets import Snippet
 
 log = logging.getLogger(__name__)
@@ -43,10 +48,11 @@ class SlashCommands:
     async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         command = translate.slash_command(body)
         if command.name == "help":
-            await _say(ack, HELP)
-        elif command.name == "stats":
+            admin = command.argument.strip().lower() == "admin"
+            await _say(ack, to_mrkdwn(admin_help(COMMAND)) if admin else HELP)
+        elif AdminConsole.handles(command.name):
             await _say(ack, WORKING)
-            self._background.start(self._stats(respond), "/buddy stats")
+            self._background.start(self._admin(command, respond), f"{COMMAND} {command.name}")
         elif command.name == "ask":
             await self._ask(ack, command)
         elif command.name == "run":
@@ -67,12 +73,22 @@ class SlashCommands:
             command.person, command.channel_id, command.argument.strip(), None,
             platform_event_id=command.trigger_id,
         )  # fmt: skip
-        await self._handlers.accept(question)  # stored before the ack; the worker answers
+        try:
+            await self._handlers.accept(question)  # stored before the ack; the worker answers
+        except RateLimited as limited:  # nothing stored: the user is told when to try again
+            await _say(ack, str(limited))
+            return
         await _say(ack, WORKING)
 
-    async def _stats(self, respond: AsyncRespond) -> None:
-        text = await self._handlers.stats_text()
-        _check(await respond(text=translate.render(text).text, response_type="ephemeral"))
+    async def _admin(self, command: SlashCommand, respond: AsyncRespond) -> None:
+        replies = SlackAdminReplies(self._web, respond, command)
+        if self._handlers.admin is None:
+            await replies.say("Admin commands are not available on this Buddy.")
+            return
+        request = AdminRequest.parse(
+            command.person, command.channel_id, f"{command.name} {command.argument}"
+        )
+        await self._handlers.admin(request, replies)
 
     async def _run(self, snippet: Snippet, respond: AsyncRespond) -> None:
         reply = await run_or_explain(self._handlers, snippet)
@@ -81,6 +97,30 @@ class SlashCommands:
         whole = reply.attachment or message.attachment
         if whole is not None:
             await self._web.upload(snippet.channel_id, None, whole, "output.txt")
+
+
+class SlackAdminReplies:
+    """An admin command's replies: to the admin (the response_url, ephemeral), progress in one
+    thread in the channel, files to the channel or to a direct message."""
+
+    def __init__(self, web: SlackWeb, respond: AsyncRespond, command: SlashCommand) -> None:
+        self._web = web
+        self._respond = respond
+        self._channel = command.channel_id
+        self._user = command.person.user_id
+        self._thread: str | None = None
+
+    async def say(self, text: str) -> None:
+        message = translate.render(text)
+        _check(await self._respond(text=message.text, response_type="ephemeral"))
+
+    async def progress(self, text: str) -> None:
+        ts = await self._web.post(self._channel, self._thread, translate.render(text))
+        self._thread = self._thread or ts  # the first line starts the thread
+
+    async def upload(self, file: AdminFile) -> None:
+        channel = await self._web.direct_channel(self._user) if file.private else self._channel
+        await self._web.upload_file(channel, file.content, file.name, to_mrkdwn(file.comment))
 
 
 async def _say(ack: AsyncAck, text: str) -> None:

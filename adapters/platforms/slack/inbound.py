@@ -1,6 +1,7 @@
 """Slack events to domain commands: mentions, direct messages and follow-ups in the bot's
 threads become questions (stored before the ack), reactions on answers become ratings, and
-"run this" or ▶️ runs a snippet after the ack."""
+"run this" or ▶️ runs a snippet after the ack. A question refused by a rate limit is acked and
+answered in its thread with when to try again (nothing was stored)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from adapters.platforms.slack.replies import SlackReplies
 from adapters.platforms.slack.translate import PLATFORM
 from adapters.platforms.slack.working import WorkInProgress
 from domain.inbound import InboundHandlers
+from domain.rate_limits import RateLimited
 from domain.snippets import RUN_REACTIONS, Snippet
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,18 @@ class SlackInbound:
         question = translate.question_from(body, self._bot)
         if not question.text:
             return  # a bare mention: nothing to answer
-        answer_id = await self._handlers.accept(question)  # stored before Slack gets its ack
+        try:
+            answer_id = await self._handlers.accept(question)  # stored before Slack's ack
+        except RateLimited as limited:  # nothing stored: said in the thread, and acked
+            reply = self._refuse(event["channel"], thread, limited)
+            self._background.start(reply, "rate limit reply")
+            return
         self._work.start(answer_id, event["channel"], event["ts"])
+
+    async def _refuse(self, channel: str, thread: str, limited: RateLimited) -> None:
+        """The friendly "try again in ..." in the thread. Never raised into the listener (Slack
+        would retry the event): a reply that cannot be posted is logged by the background."""
+        await self._web.post(channel, thread, translate.render(str(limited)))
 
     async def on_reaction(self, body: dict[str, Any]) -> None:
         event = body["event"]

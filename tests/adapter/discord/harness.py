@@ -15,6 +15,7 @@ from adapters.platforms.discord.service import DiscordService
 from adapters.privacy.pseudonyms import HmacPseudonymizer
 from adapters.privacy.sealer import AesGcmSealer
 from bot.serve.worker import AnswerWorker
+from domain.admin import AdminConsole, Admins
 from domain.answering import AnswerQuestion
 from domain.conversation import Question
 from domain.events import AppendResult
@@ -25,6 +26,7 @@ from domain.privacy_service import PrivacyService
 from domain.question_changes import ChangeQuestion
 from domain.retrieval import SearchHit
 from domain.snippets import RunSnippet, Snippet, SnippetReply
+from tests.adapter.discord import payloads
 from tests.adapter.fake_discord import TOKEN, FakeDiscord, running_fake_discord
 from tests.fakes import (
     EchoSandbox,
@@ -35,6 +37,7 @@ from tests.fakes import (
     InMemoryMessageRefs,
     InMemoryOutbox,
     NoScrub,
+    ScriptedAdminOperations,
     ScriptedIndex,
     ScriptedModel,
     trusting_grounder,
@@ -85,10 +88,7 @@ def null_handlers() -> InboundHandlers:
     async def run(_snippet: Snippet) -> SnippetReply:
         return SnippetReply("unused")
 
-    async def stats() -> str:
-        return "unused"
-
-    return InboundHandlers(accept, rate, run, stats, InMemoryMessageRefs())
+    return InboundHandlers(accept, rate, run, InMemoryMessageRefs())
 
 
 @dataclass
@@ -102,14 +102,10 @@ class Bot:
     worker: AnswerWorker
     outbox: InMemoryOutbox
     privacy: PrivacyService
+    admin_operations: ScriptedAdminOperations
 
     def types(self) -> list[str]:
         return [e.type for e in self.store.events]
-
-
-# What `/buddy stats` says here: a stub, since this harness has no SQL projection to count from.
-# The real figures, from `buddy serve` over a real store: tests/e2e/test_serve_stats.py.
-STATS_STUB = "stats stub"
 
 
 @asynccontextmanager
@@ -134,17 +130,20 @@ async def running_bot(pieces: list[str] | None = None) -> AsyncIterator[Bot]:
             worker.wake()
             return answer_id
 
-        async def stats_text() -> str:
-            return STATS_STUB
-
+        # Admin commands over scripted operations (alice is the admin); what each does for real
+        # is tested through `buddy serve` (tests/e2e/test_admin_commands.py).
+        operations = ScriptedAdminOperations()
+        console = AdminConsole(store, privacy, Admins([f"discord:{payloads.ALICE_ID}"]),
+                               operations)  # fmt: skip
         service.bind(InboundHandlers(
-            accept, RateAnswer(store, privacy), RunSnippet(sandbox, store, privacy),
-            stats_text, refs, change_question=ChangeQuestion(store, privacy),
+            accept, RateAnswer(store, privacy), RunSnippet(sandbox, store, privacy), refs,
+            change_question=ChangeQuestion(store, privacy), admin=console,
         ))  # fmt: skip
         await service.start(None)
         running = asyncio.create_task(worker.run())
         try:
-            yield Bot(fake, service, store, refs, model, sandbox, worker, outbox, privacy)
+            yield Bot(fake, service, store, refs, model, sandbox, worker, outbox, privacy,
+                      operations)  # fmt: skip
         finally:
             await worker.drain(1.0)
             running.cancel()

@@ -20,6 +20,7 @@ from adapters.platforms.slack.service import SlackService
 from adapters.privacy.pseudonyms import HmacPseudonymizer
 from adapters.privacy.sealer import AesGcmSealer
 from bot.serve.worker import AnswerWorker
+from domain.admin import AdminConsole, AdminReplies, AdminRequest, Admins
 from domain.answering import AnswerQuestion
 from domain.conversation import Question
 from domain.feedback import RateAnswer
@@ -39,6 +40,7 @@ from tests.fakes import (
     InMemoryMessageRefs,
     InMemoryOutbox,
     NoScrub,
+    ScriptedAdminOperations,
     ScriptedIndex,
     ScriptedModel,
     trusting_grounder,
@@ -47,10 +49,8 @@ from tests.fakes import (
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 HIT = SearchHit("c1", "kb/deploy.md", "Rollback", 30, 38, "Run make rollback.", "MIT", 0.9, 0.8)
 TEMPLATE = PromptTemplate("t", "Cite.", "{context}\n{history}Question: {question}\nAnswer:")
-ALICE = "U-alice"
-# What `/buddy stats` says here: a stub, since this harness has no SQL projection to count from.
-# The real figures, from `buddy serve` over a real store: tests/e2e/test_serve_stats.py.
-STATS_STUB = "**Stats** stub"
+ALICE = "U-alice"  # an admin (BUDDY_ADMINS) in this harness
+BOB = "U-bob"
 
 
 @dataclass
@@ -94,23 +94,29 @@ class BuddyProcess:
             grounder=trusting_grounder(index),
         )  # fmt: skip
         self.worker = AnswerWorker(world.outbox, {"slack": self.answerer}, concurrency=concurrency)
+        # Admin commands over scripted operations: what each does for real is tested through
+        # `buddy serve` (tests/e2e/test_admin_commands.py).
+        self.admin_operations = ScriptedAdminOperations()
+        console = AdminConsole(world.store, world.privacy, Admins([f"slack:{ALICE}"]),
+                               self.admin_operations)  # fmt: skip
+        self.admin_released = asyncio.Event()  # clear it to hold admin commands at their work
+        self.admin_released.set()
+
+        async def admin(request: AdminRequest, replies: AdminReplies) -> str:
+            await self.admin_released.wait()
+            return await console(request, replies)
+
         self.service.bind(InboundHandlers(
             self._accept, RateAnswer(world.store, world.privacy),
-            RunSnippet(EchoSandbox(), world.store, world.privacy), self._stats, world.refs,
-            change_question=ChangeQuestion(world.store, world.privacy),
+            RunSnippet(EchoSandbox(), world.store, world.privacy), world.refs,
+            change_question=ChangeQuestion(world.store, world.privacy), admin=admin,
         ))  # fmt: skip
-        self.stats_released = asyncio.Event()  # clear it to hold /buddy stats at its work
-        self.stats_released.set()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self.url = ""
 
     async def _accept(self, question: Question) -> str:
         return await self.answerer.accept(question, "slack")
-
-    async def _stats(self) -> str:
-        await self.stats_released.wait()
-        return STATS_STUB
 
     async def start(self) -> BuddyProcess:
         app = web.Application()
@@ -149,8 +155,10 @@ class BuddyProcess:
         status, _ = await self.deliver(event_body(event, event_id), retry=retry)
         return status
 
-    async def command(self, text: str, *, response: str = "r1", channel: str = "C1") -> str:
-        form = {"command": "/buddy", "text": text, "team_id": TEAM, "user_id": ALICE,
+    async def command(
+        self, text: str, *, response: str = "r1", channel: str = "C1", user: str = ALICE
+    ) -> str:
+        form = {"command": "/buddy", "text": text, "team_id": TEAM, "user_id": user,
                 "channel_id": channel, "trigger_id": f"trig-{response}",
                 "response_url": self.slack.response_url(response)}  # fmt: skip
         body = urlencode(form).encode()

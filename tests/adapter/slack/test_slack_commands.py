@@ -20,7 +20,7 @@ async def reply(buddy: BuddyProcess, text: str, response: str = "r1") -> str:
     return json.loads(body)["text"] if body else ""
 
 
-async def test_help_is_the_ack_and_stats_are_acked_before_their_work(
+async def test_help_is_the_ack_and_admin_commands_are_acked_before_their_work(
     slack: FakeSlack, world: World
 ) -> None:
     buddy = await BuddyProcess(world, slack, ScriptedModel(["ok"])).start()
@@ -28,18 +28,19 @@ async def test_help_is_the_ack_and_stats_are_acked_before_their_work(
         help_text = await reply(buddy, "help")
         assert "/buddy ask" in help_text
         assert await reply(buddy, "") == help_text
+        assert "/buddy exclude-channel CHANNEL" in await reply(buddy, "help admin")
 
-        buddy.stats_released.clear()  # the stats are held at their work: the ack must not wait
-        assert await reply(buddy, "stats", "stats") == "Working on it…"
+        buddy.admin_released.clear()  # the command is held at its work: the ack must not wait
+        assert await reply(buddy, "models", "models") == "Working on it…"
         assert slack.responses == []
-        buddy.stats_released.set()
-        await slack.wait_for(lambda: bool(slack.responses), what="the stats response")
+        buddy.admin_released.set()
+        await slack.wait_for(lambda: bool(slack.responses), what="the models response")
     finally:
         await buddy.stop()
-    [stats] = slack.responses
-    assert stats["name"] == "stats"
-    assert stats["text"] == "*Stats* stub"  # the handler's text, relayed as mrkdwn
-    assert stats["response_type"] == "ephemeral"
+    [models] = slack.responses
+    assert models["name"] == "models"
+    assert models["text"] == "```\n* base base served\n```"  # the operation's text, as code
+    assert models["response_type"] == "ephemeral"
 
 
 async def test_ask_stores_the_question_before_the_ack_and_answers_in_the_channel(

@@ -21,6 +21,7 @@ USED_SCOPES = {
     "reactions:write": "reactions.add, reactions.remove",
     "files:write": "files.getUploadURLExternal, files.completeUploadExternal",
     "commands": "/buddy",
+    "im:write": "conversations.open (an admin's export in a DM)",
 }
 
 
@@ -33,5 +34,6 @@ def test_the_manifest_asks_for_exactly_the_scopes_events_and_command_used() -> N
     }  # fmt: skip
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == COMMAND
+    assert command["should_escape"] is True  # `/buddy forget @bob` arrives as <@U123|bob>
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
