@@ -239,6 +239,11 @@ class AdminConsole:
         except BuddyError as error:  # the operation's own error, said to the admin
             outcome, detail = "failed", str(error)
             await replies.say(f"`{request.command}` failed: {error}")
+        except Exception as error:  # a bug: the admin hears of it, the platform logs it
+            detail = f"unexpected {type(error).__name__}"
+            await self._record(actor, request, arguments, "failed", detail)
+            await replies.say(f"`{request.command}` failed unexpectedly: the log has the details.")
+            raise
         await self._record(actor, request, arguments, outcome, detail)
         return outcome
 

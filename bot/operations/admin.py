@@ -12,7 +12,7 @@ from bot.operations.datasets import consent_changed, curate_dataset, current_dat
 from bot.operations.models import models_json, models_lines
 from bot.operations.stats import curated_examples, stats_lines
 from domain.admin import AdminConsole, Admins, Report
-from domain.errors import BuddyError, ConfigurationError
+from domain.errors import BuddyError
 from domain.privacy_service import Person
 
 if TYPE_CHECKING:
@@ -56,10 +56,8 @@ class ServiceAdminOperations:
         return decision_text(outcome)
 
     async def _train(self, report: Report) -> dict[str, Any]:
-        try:
-            from bot.operations.training import run_training
-        except ImportError as error:  # an image without the `train` extra
-            raise ConfigurationError(f"this install cannot train ({error.name} missing)") from None
+        from bot.operations.training import run_training
+
         async with ThreadReports(report) as (progress, status):
             return await run_training(self._services, progress=progress, status=status)
 

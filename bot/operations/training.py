@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ import typer
 
 from bot.operations.datasets import current_dataset
 from bot.settings import Settings
-from domain.errors import BuddyError
+from domain.errors import BuddyError, ConfigurationError
 
 if TYPE_CHECKING:
     from bot.bootstrap import Services
@@ -79,6 +80,10 @@ async def run_training(
     """Train, check, evaluate and maybe promote; the outcome as `buddy train --json` prints it.
     `progress` (steps done, total) and `status` replace the terminal's bar and lines; both are
     called from the training thread too."""
+    if importlib.util.find_spec("peft") is None:  # an image built without the `train` extra
+        raise ConfigurationError(
+            "this install cannot train: the `train` extra is missing (pip install 'buddy[train]')"
+        )
     from training.pipeline import TRAINING_TYPES, CuratedSet, TrainingJob, unfinished_version
 
     settings = services.settings

@@ -50,6 +50,14 @@ class DiscordService:
     def platform(self) -> ChatPlatform:
         return self._replies
 
+    @property
+    def connected(self) -> bool:
+        """The gateway session is up (`/readyz`): false before READY, while discord.py
+        reconnects after a lost session, and once stopped."""
+        socket = getattr(self.client, "ws", None)
+        running = self._connection is not None and not self._connection.done()
+        return running and socket is not None and bool(socket.open) and self.client.is_ready()
+
     def bind(self, handlers: InboundHandlers) -> None:
         self._replies.refs = handlers.refs
         self.client.inbound = DiscordInbound(

@@ -63,6 +63,18 @@ class SlackService:
         self._handlers = handlers
         self._replies.use_refs(handlers.refs)
 
+    @property
+    def connected(self) -> bool:
+        """Taking events (`/readyz`): in HTTP mode once started; in Socket Mode while the
+        websocket is open and not stale (the client reconnects by itself)."""
+        if not self._accepting:
+            return False
+        if self._socket is None:
+            return True
+        client = self._socket.client
+        session = client.current_session
+        return not client.closed and not client.stale and session is not None and not session.closed
+
     async def start(self, web_app: web.Application) -> None:
         if self._handlers is None:
             raise ConfigurationError("the Slack service must be bound to handlers before start")

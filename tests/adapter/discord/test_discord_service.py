@@ -74,3 +74,11 @@ async def test_an_unreachable_discord_is_a_clear_error() -> None:
     service.bind(null_handlers())
     with pytest.raises(DiscordUnavailable, match="logging in failed"):
         await service.start(None)
+
+
+async def test_connected_is_the_gateway_session() -> None:
+    """What /readyz reports for Discord: up from READY until the service stops."""
+    async with running_bot() as bot:
+        assert bot.service.connected
+        await bot.service.stop()
+        assert not bot.service.connected

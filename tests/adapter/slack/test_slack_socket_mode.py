@@ -60,3 +60,19 @@ async def test_an_app_token_slack_refuses_fails_the_start(slack: FakeSlack, worl
     with pytest.raises(SlackUnavailable, match="SLACK_APP_TOKEN"):
         await buddy.start()
     await buddy.stop()
+
+
+async def test_connected_follows_the_websocket(slack: FakeSlack, world: World) -> None:
+    """What /readyz reports for Slack: up while the Socket Mode websocket is open."""
+    buddy = await BuddyProcess(world, slack, ScriptedModel(["ok"]), socket_mode=True).start()
+    try:
+        assert buddy.service.connected
+        slack.app_token_valid = False  # Slack drops the connection and refuses a new one
+        for socket in list(slack._sockets):
+            await socket.close()
+        await slack.wait_for(lambda: not buddy.service.connected, what="the drop noticed")
+        slack.app_token_valid = True  # back: the client reconnects by itself
+        await slack.wait_for(lambda: buddy.service.connected, 15, what="the reconnection")
+    finally:
+        await buddy.stop()
+    assert not buddy.service.connected
