@@ -28,6 +28,7 @@ from prometheus_client import (
 )
 
 from domain.event_types import (
+    AdminEvents,
     ConversationEvents,
     FeedbackEvents,
     SandboxEvents,
@@ -93,6 +94,10 @@ class ServeMetrics:
         self.training_runs = Counter(
             "buddy_training_runs", "Training runs by outcome (started, finished, failed)",
             ["outcome"], registry=r,
+        )  # fmt: skip
+        self.admin_commands = Counter(
+            "buddy_admin_commands", "Admin commands from chat by command and outcome (ok, "
+            "refused, usage, failed)", ["command", "outcome"], registry=r,
         )  # fmt: skip
         self.served = Gauge(
             "buddy_model_served", "1 for the model version being served", ["version"], registry=r
@@ -165,6 +170,8 @@ class ServeMetrics:
             self.sandbox_runs.labels(outcome=_run_outcome(payload)).inc()
         elif kind in _TRAINING:
             self.training_runs.labels(outcome=_TRAINING[kind]).inc()
+        elif kind == AdminEvents.ADMIN_COMMAND_ISSUED:
+            self.admin_commands.labels(command=payload["command"], outcome=payload["outcome"]).inc()
 
     def _latency(self, payload: dict[str, Any]) -> None:
         if isinstance(payload.get("latency_ms"), int | float):

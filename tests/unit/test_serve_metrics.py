@@ -9,7 +9,13 @@ from typing import Any, cast
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.serve.metrics import ServeMetrics
-from domain.event_types import ConversationEvents, FeedbackEvents, SandboxEvents, TrainingEvents
+from domain.event_types import (
+    AdminEvents,
+    ConversationEvents,
+    FeedbackEvents,
+    SandboxEvents,
+    TrainingEvents,
+)
 from domain.events import NewEvent
 from tests.fakes import InMemoryEventStore, InMemoryOutbox
 
@@ -59,6 +65,11 @@ async def test_events_since_start_are_counted_once_by_their_labels() -> None:
     training = [NewEvent(T.TRAINING_STARTED, {"version": "v3"}),
                 NewEvent(T.TRAINING_FAILED, {"version": "v3", "error": "oom"})]  # fmt: skip
     await store.append("training-v3", None, training)
+    refused = {"actor": "p", "platform": "slack", "command": "export", "arguments": [],
+               "outcome": "refused"}  # fmt: skip
+    await store.append(
+        "admin-commands", None, [NewEvent(AdminEvents.ADMIN_COMMAND_ISSUED, refused)]
+    )
 
     first = scraped(await metrics.exposition())
     assert first == scraped(await metrics.exposition())  # nothing counted twice
@@ -70,6 +81,8 @@ async def test_events_since_start_are_counted_once_by_their_labels() -> None:
         assert first[("buddy_sandbox_runs_total", (("outcome", outcome),))] == 1
     assert first[("buddy_training_runs_total", (("outcome", "started"),))] == 1
     assert first[("buddy_training_runs_total", (("outcome", "failed"),))] == 1
+    admin = ("buddy_admin_commands_total", (("command", "export"), ("outcome", "refused")))
+    assert first[admin] == 1
     assert first[("buddy_answer_seconds_count", ())] == 2  # the failure's time included
     assert first[("buddy_retrieval_seconds_count", ())] == 1
     assert first[("buddy_generation_seconds_sum", ())] == 0.9
