@@ -35,10 +35,10 @@ COPY training training
 RUN /opt/buddy/bin/pip install --no-deps --force-reinstall .
 
 FROM ${PYTHON_IMAGE} AS runtime
-# libgomp1: the OpenMP runtime llama.cpp and torch link against.
+# libgomp1: the OpenMP runtime llama.cpp and torch link against; git: registered Git sources.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 git \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --uid 10001 --user-group buddy \
     && mkdir /data \

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from domain.language import LanguageModel
     from domain.model_registry import ModelRegistry
     from domain.sandbox import Sandbox
+    from domain.scopes import ChannelScopes
     from domain.snippets import RunSnippet
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Services:
     _conversations: SqlConversationLog | None = None
     _snippets: RunSnippet | None = None
     _serving: ModelServing | None = None  # built on first use
+    _scopes: ChannelScopes | None = None
     # Set by tests (and benches): served instead of the registry's version, run instead of
     # the configured sandbox.
     model_override: LanguageModel | None = None
@@ -167,7 +169,7 @@ class Services:
             accept, rater, await self.snippets(), self.message_refs,
             change_question=ChangeQuestion(self.store, privacy), admin=await admin_console(self),
         )  # fmt: skip
-        return with_rate_limits(handlers, self.settings.rate_limits())
+        return with_rate_limits(handlers, self.settings.rate_limits(), self.store.delivered)
 
     async def rater(self) -> RateAnswer:
         return RateAnswer(self.store, await self.privacy())
@@ -194,8 +196,16 @@ class Services:
         return AnswerQuestion(
             self.store, await self.privacy(), index, model,
             load_prompt("answer", ANSWER_PROMPT), platform, settings, self.conversations,
-            grounder,
+            grounder, await self.scopes(),
         )  # fmt: skip
+
+    async def scopes(self) -> ChannelScopes:
+        """The channels' scopes (domain/scopes.py), one fold of their events per process."""
+        if self._scopes is None:
+            from domain.scopes import ChannelScopes
+
+            self._scopes = ChannelScopes(self.store, await self.privacy())
+        return self._scopes
 
     # --- the model registry and the served version (learning loop) ---
     def model_registry(self) -> ModelRegistry:

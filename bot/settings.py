@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     rollback_margin: float = Field(0.15, alias="BUDDY_ROLLBACK_MARGIN", ge=0, le=1)
     rollback_min_ratings: int = Field(20, alias="BUDDY_ROLLBACK_MIN_RATINGS", ge=1)
     rollback_check_minutes: float = Field(5.0, alias="BUDDY_ROLLBACK_CHECK_MINUTES", gt=0)
+    # How often `buddy serve` looks for registered sources due a sync (each has its own --every).
+    source_check_minutes: float = Field(5.0, alias="BUDDY_SOURCE_CHECK_MINUTES", gt=0)
 
     # Abuse limits (`buddy serve`). Questions and snippet runs: "N/SECONDS", N in a burst,
     # refilled at N per SECONDS ("6/60": six a minute); a bare N is per minute; 0: no limit.

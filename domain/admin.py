@@ -26,6 +26,8 @@ AUDIT_STREAM = "admin-commands"
 SPLITS = ("train", "eval", "all", "pairs")
 REFUSAL = "Only Buddy's admins can do that. The attempt was recorded."
 MAX_ARGUMENT = 100  # stored per argument, after scrubbing
+UNSCOPE = "all"  # `scope all`: the channel answers from every source again
+MAX_SCOPED = 20  # sources one `scope` command may name
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ COMMANDS: Mapping[str, CommandSpec] = {
         "exclude-channel CHANNEL", "keep a channel out of training", (1, 1), "channel"
     ),
     "audit": CommandSpec("audit", "the admin commands issued lately"),
+    "scope": CommandSpec(
+        "scope [SOURCE...|all]",
+        "answer in this channel from these sources only (`all`: every source; alone: which)",
+        (0, MAX_SCOPED),
+    ),
 }
 
 
@@ -127,6 +134,13 @@ class AdminOperations(Protocol):
     async def consent(self, person: Person, opted_out: bool) -> str: ...
 
     async def exclude_channel(self, platform: str, workspace: str, channel_id: str) -> str: ...
+
+    async def scope(
+        self, platform: str, workspace: str, channel_id: str, sources: tuple[str, ...] | None
+    ) -> str:
+        """The channel's scope: set to these source names, cleared with none, or, for None,
+        only said. Raises a BuddyError naming the known sources for an unknown one."""
+        ...
 
 
 class Admins:
@@ -307,6 +321,16 @@ class AdminConsole:
         channel = target_id(who.platform, "channel", request.arguments[0])
         excluded = self._operations.exclude_channel(who.platform, who.workspace, channel)
         return await self._said(rep, excluded)
+
+    async def _scope(self, request: AdminRequest, _a: str, replies: AdminReplies) -> str:
+        who, named = request.person, request.arguments
+        change: tuple[str, ...] | None = named or None
+        if any(name.lower() == UNSCOPE for name in named):
+            if len(named) > 1:
+                raise AdminUsage(f"`{UNSCOPE}` clears the scope: give it alone")
+            change = ()
+        scoped = self._operations.scope(who.platform, who.workspace, request.channel_id, change)
+        return await self._said(replies, scoped)
 
     async def _audit(self, _r: AdminRequest, _a: str, replies: AdminReplies) -> str:
         entries = await audit_entries(self._store, self._audit_shown)

@@ -1,6 +1,9 @@
 """Answering a question: store it (scrubbed, sealed), retrieve, generate, store the answer with its
 lineage, reply. Any failure is stored as AnswerFailed and the asker still gets a reply. A question
-in a thread that already has answers is a follow-up: the last few exchanges go into the prompt."""
+in a thread that already has answers is a follow-up: the last few exchanges go into the prompt.
+A question in a scoped channel (domain/scopes.py) retrieves only from the channel's sources; the
+scope is resolved when the question is stored and recorded with it, so its answer (after a
+restart too) and the follow-ups in its thread, asked in the same channel, keep to it."""
 
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from domain.language import (
 from domain.ports import EventStore, KnowledgeIndex, OutboxMessage
 from domain.privacy_service import PrivacyService
 from domain.retrieval import SearchHit
+from domain.scopes import ScopeReader
 
 _ASKED = ConversationEvents.ASKED
 _ENDED = (ConversationEvents.ANSWER_GIVEN, ConversationEvents.ANSWER_FAILED)
@@ -75,6 +79,7 @@ class _Turn:
     channel_id: str
     thread_id: str | None
     started: float
+    sources: frozenset[str] | None = None  # the channel's scope; None: every source
     history: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, int] = field(default_factory=dict)
 
@@ -96,6 +101,7 @@ class AnswerQuestion:
         settings: AnsweringSettings | None = None,
         log: ConversationLog | None = None,
         grounder: Grounder | None = None,
+        scopes: ScopeReader | None = None,
     ) -> None:
         self._store = store
         self._privacy = privacy
@@ -106,6 +112,7 @@ class AnswerQuestion:
         self._settings = settings or AnsweringSettings()
         self._log = log
         self._grounder = grounder or Grounder(index, None, GroundingSettings(k=self._settings.k))
+        self._scopes = scopes
 
     @property
     def settings(self) -> AnsweringSettings:
@@ -165,6 +172,9 @@ class AnswerQuestion:
         }  # fmt: skip
         if earlier:
             payload["follows"] = earlier[-1].answer_id
+        sources = await self._scope(question)
+        if sources is not None:
+            payload["scope"] = sorted(sources)
         kind = ConversationEvents.FOLLOW_UP_ASKED if earlier else ConversationEvents.QUESTION_ASKED
         # No platform id in the event (it names the channel and the message): the answer id is
         # derived from it, and only the append's idempotency key carries it.
@@ -181,7 +191,7 @@ class AnswerQuestion:
         )  # fmt: skip
         turn = _Turn(
             answer_id, user, stream, thread, question.text, question.channel_id,
-            question.thread_id, started,
+            question.thread_id, started, sources,
         )  # fmt: skip
         turn.history = await self._readable(earlier)
         turn.lap("storage", started)
@@ -206,13 +216,24 @@ class AnswerQuestion:
         if text is None:
             return None  # erased before it was answered: nothing left to answer
         thread = str(asked.payload.get("thread") or thread_key("", answer_id))
+        scope = asked.payload.get("scope")
         turn = _Turn(
-            answer_id, user, stream, thread, text, channel_id, thread_id, time.perf_counter()
-        )
+            answer_id, user, stream, thread, text, channel_id, thread_id, time.perf_counter(),
+            None if scope is None else frozenset(scope),
+        )  # fmt: skip
         if self._log is not None:
             earlier = await self._log.thread(thread, self._settings.history_turns + 1)
             turn.history = await self._readable([e for e in earlier if e.answer_id != answer_id])
         return await self._complete(turn)
+
+    async def _scope(self, question: Question) -> frozenset[str] | None:
+        """The source ids the question's channel is scoped to; None: every source."""
+        if self._scopes is None:
+            return None
+        person = question.person
+        return await self._scopes.sources_for(
+            person.platform, person.workspace, question.channel_id
+        )
 
     async def _earlier(self, channel: str, thread_id: str | None) -> list[Exchange]:
         if thread_id is None or self._log is None:
@@ -235,7 +256,7 @@ class AnswerQuestion:
         text = turn.text
         lap = time.perf_counter()
         query = standalone_query([question for question, _ in turn.history], text)
-        grounding = await self._grounder.ground(query)
+        grounding = await self._grounder.ground(query, turn.sources)
         lap = turn.lap("retrieval", lap)
         usage = GenerationUsage()
         if not grounding.answerable:

@@ -55,6 +55,7 @@ _ASKED_FIELDS = ("answer_id", "user", "channel", "thread", "text")
 
 CATALOGUE: Mapping[str, EventSchema] = {
     # conversation
+    # optional `scope` (absent: none): the source ids the channel was scoped to when asked
     _C.QUESTION_ASKED: _schema(1, *_ASKED_FIELDS),
     _C.FOLLOW_UP_ASKED: _schema(1, *_ASKED_FIELDS, "follows"),
     # v2: `answer_mode` (generated, extractive, declined) is always present; see upcasters()
@@ -73,6 +74,13 @@ CATALOGUE: Mapping[str, EventSchema] = {
     _K.SOURCE_REGISTERED: _schema(1, "source_id", "name", "root", "license"),
     _K.DOCUMENT_INGESTED: _schema(1, "source_id", "document_id", "path", "content_hash", "chunks"),
     _K.DOCUMENT_REMOVED: _schema(1, "source_id", "document_id", "path"),
+    # platform, workspace and channel as pseudonyms (channel "*": the whole workspace); no
+    # sources: the scope is removed
+    _K.CHANNEL_SCOPED: _schema(1, "platform", "workspace", "channel", "sources", "source_ids"),
+    _K.SOURCE_ADDED: _schema(1, "source_id", "name", "spec"),
+    _K.SOURCE_SYNCED: _schema(1, "source_id", "revision", "license", "changes", "state"),
+    _K.SOURCE_SYNC_FAILED: _schema(1, "source_id", "error", "failures"),
+    _K.SOURCE_REMOVED: _schema(1, "source_id", "documents"),
     # privacy
     _P.USER_OPTED_OUT: _schema(1, "user", "platform"),
     _P.USER_OPTED_IN: _schema(1, "user", "platform"),

@@ -33,6 +33,12 @@ class KnowledgeEvents:
     SOURCE_REGISTERED: Final = "knowledge.SourceRegistered"
     DOCUMENT_INGESTED: Final = "knowledge.DocumentIngested"
     DOCUMENT_REMOVED: Final = "knowledge.DocumentRemoved"
+    CHANNEL_SCOPED: Final = "knowledge.ChannelScoped"  # a channel's sources (domain/scopes.py)
+    # Registered sources (`buddy sources add`), kept current by syncs: domain/source_sync.py
+    SOURCE_ADDED: Final = "knowledge.SourceAdded"
+    SOURCE_SYNCED: Final = "knowledge.SourceSynced"
+    SOURCE_SYNC_FAILED: Final = "knowledge.SourceSyncFailed"
+    SOURCE_REMOVED: Final = "knowledge.SourceRemoved"
 
 
 class PrivacyEvents:

@@ -73,6 +73,24 @@ class DocumentCatalog(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Changes:
+    """A registered source's files since its last sync (see domain/sources.py `Fetched`)."""
+
+    files: list[SourceFile]
+    deleted: list[str] = field(default_factory=list)
+    complete: bool = False  # True: `files` is everything, the rest is gone
+    citation: str | None = None  # "repo@1a2b3c4": documents are cited "repo@1a2b3c4:path"
+
+
+def _relative_of(name: str, path: str) -> str:
+    """A document path back to the file's path in its source: "name/x" or "name@rev:x"."""
+    stem = name.rstrip("/")
+    if path.startswith(stem + "@") and ":" in path:
+        return path.split(":", 1)[1]
+    return path[len(stem) + 1 :] if path.startswith(stem + "/") else path
+
+
 def digest(*parts: str, length: int = 32) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
 
@@ -119,6 +137,59 @@ class IngestionService:
             )
             await self._store.append(f"document-{document_id}", None, [event])
             report.removed += 1
+
+    async def ingest_changes(
+        self, source: KnownSource, changes: Changes, report: IngestReport,
+        progress: Callable[[int], None],
+    ) -> str:  # fmt: skip
+        """Apply what a registered source's fetcher found (domain/sources.py): new and changed
+        files, deleted paths, or a complete listing. A file whose content is unchanged keeps
+        its document; a changed one is cited at the new revision. The source's id."""
+        source_id = digest("source", source.name)
+        report.sources.append(source.name)
+        await self._register(source_id, SourceSnapshot(source.name, source.root, source.license,
+                                                       []))  # fmt: skip
+        known = {
+            _relative_of(source.name, path): (path, document_id, content_hash)
+            for path, (document_id, content_hash) in (
+                await self._catalog.documents(source_id)
+            ).items()
+        }
+        prefix = f"{changes.citation}:" if changes.citation else f"{source.name.rstrip('/')}/"
+        for file in changes.files:
+            previous = known.pop(file.relative_path, None)
+            path = prefix + file.relative_path
+            if previous is not None and previous[2] == file.content_hash:
+                report.unchanged += 1
+            else:
+                if previous is not None and previous[0] != path:
+                    await self._remove(source_id, previous[1], previous[0])
+                document_id = digest("document", source_id, path)
+                report.chunks += await self._append_document(source_id, document_id, path, file)
+                report.added += previous is None
+                report.changed += previous is not None
+            progress(1)
+        gone = list(known) if changes.complete else changes.deleted
+        for relative in gone:
+            if (found := known.get(relative)) is not None:
+                await self._remove(source_id, found[1], found[0])
+                report.removed += 1
+        return source_id
+
+    async def remove_source(self, name: str) -> int:
+        """Every document of the source removed from the index; how many."""
+        source_id = digest("source", name)
+        documents = await self._catalog.documents(source_id)
+        for path, (document_id, _) in documents.items():
+            await self._remove(source_id, document_id, path)
+        return len(documents)
+
+    async def _remove(self, source_id: str, document_id: str, path: str) -> None:
+        event = NewEvent(
+            KnowledgeEvents.DOCUMENT_REMOVED,
+            {"source_id": source_id, "document_id": document_id, "path": path},
+        )
+        await self._store.append(f"document-{document_id}", None, [event])
 
     async def _register(self, source_id: str, snapshot: SourceSnapshot) -> None:
         current = KnownSource(snapshot.name, snapshot.root, snapshot.license)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,9 +58,18 @@ class EventStore(Protocol):
 
     async def last_position(self) -> int: ...
 
+    async def delivered(self, idempotency_key: str) -> bool:
+        """Whether an append with this idempotency key was stored, by any process."""
+        ...
+
 
 class Outbox(Protocol):
     async def pending(self, limit: int = 100) -> list[PendingMessage]: ...
+
+    def claim(self, message_id: int) -> AbstractAsyncContextManager[bool]:
+        """Held while delivering: True when this process alone may deliver the message and it
+        is still unsent (replicas poll the same outbox); freed at the end or if it dies."""
+        ...
 
     async def mark_sent(self, message_id: int) -> None: ...
 
@@ -132,7 +141,12 @@ class Embedder(Protocol):
 class KnowledgeIndex(Protocol):
     """Hybrid search over the knowledge base (dense vectors + full text, fused)."""
 
-    async def search(self, query: str, k: int = 5) -> list[SearchHit]: ...
+    async def search(
+        self, query: str, k: int = 5, *, sources: Collection[str] | None = None
+    ) -> list[SearchHit]:
+        """The best k chunks; with `sources`, only chunks of those source ids (a channel's
+        scope), still k of them when the sources hold that many. None: every source."""
+        ...
 
     async def term_stats(self, terms: Sequence[str]) -> TermStats:
         """How many chunks there are, and how many hold each term (for weighting words)."""

@@ -350,12 +350,17 @@ class _Recent:
         return key in self._ids
 
 
-def with_rate_limits(handlers: InboundHandlers, limits: RateLimits) -> InboundHandlers:
+def with_rate_limits(
+    handlers: InboundHandlers, limits: RateLimits,
+    delivered: Callable[[str], Awaitable[bool]] | None = None,
+) -> InboundHandlers:  # fmt: skip
     """`handlers` with questions (`accept`) and snippet runs (`run_snippet`) checked against
     `limits` first: a refusal raises RateLimited before anything is stored or run. Tokens are
     given back when the question could not be stored (the platform's retry is then taken like
     the first delivery) or the snippet did not run (busy sandbox, too long). A redelivery of a
-    question accepted here is passed through unlimited: the store takes it once anyway."""
+    question accepted here is passed through unlimited: the store takes it once anyway; so is
+    one another replica stored (`delivered`: the store's idempotency keys), when the platform's
+    retry lands elsewhere."""
     if not limits.enabled:
         return handlers
     inner_accept, inner_run = handlers.accept, handlers.run_snippet
@@ -365,7 +370,12 @@ def with_rate_limits(handlers: InboundHandlers, limits: RateLimits) -> InboundHa
         event_id = question.platform_event_id
         if event_id is not None and event_id in accepted:
             return await inner_accept(question)
-        limits.check("question", question.person, question.channel_id)
+        try:
+            limits.check("question", question.person, question.channel_id)
+        except RateLimited:
+            if event_id is not None and delivered is not None and await delivered(event_id):
+                return await inner_accept(question)  # stored already: answers the retry
+            raise
         answer_id = await _refunded_on_error(
             inner_accept(question),
             lambda: limits.give_back("question", question.person, question.channel_id),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,6 +102,9 @@ class InMemoryEventStore:
     async def last_position(self) -> int:
         return len(self.events)
 
+    async def delivered(self, idempotency_key: str) -> bool:
+        return idempotency_key in self._seen
+
 
 class InMemoryKeyVault:
     def __init__(self) -> None:
@@ -167,13 +171,24 @@ class NoScrub:
 
 
 class ScriptedIndex:
-    def __init__(self, hits: list[SearchHit]) -> None:
+    """The scripted hits, best first. With `source_of` (chunk id -> source id), a scoped
+    search keeps the scope's hits alone, as the real index does."""
+
+    def __init__(self, hits: list[SearchHit], source_of: Mapping[str, str] | None = None) -> None:
         self.hits = hits
         self.queries: list[str] = []
+        self.scopes: list[frozenset[str] | None] = []  # each search's `sources`
+        self._source_of = dict(source_of or {})
 
-    async def search(self, query: str, k: int = 5) -> list[SearchHit]:
+    async def search(
+        self, query: str, k: int = 5, *, sources: Collection[str] | None = None
+    ) -> list[SearchHit]:
         self.queries.append(query)
-        return self.hits[:k]
+        self.scopes.append(None if sources is None else frozenset(sources))
+        hits = self.hits
+        if sources is not None:
+            hits = [hit for hit in hits if self._source_of.get(hit.chunk_id) in sources]
+        return hits[:k]
 
     async def term_stats(self, wanted: Sequence[str]) -> TermStats:
         """Counted over the scripted hits, as the real index counts over its chunks."""
@@ -254,6 +269,7 @@ class InMemoryOutbox:
         self._store = store
         self.sent: set[int] = set()
         self.attempts: dict[int, int] = {}
+        self.claimed: set[int] = set()
 
     async def pending(self, limit: int = 100) -> list[PendingMessage]:
         rows = [
@@ -262,6 +278,17 @@ class InMemoryOutbox:
             if i not in self.sent
         ]
         return rows[:limit]
+
+    @asynccontextmanager
+    async def claim(self, message_id: int) -> AsyncIterator[bool]:
+        if message_id in self.claimed:
+            yield False
+            return
+        self.claimed.add(message_id)
+        try:
+            yield message_id not in self.sent
+        finally:
+            self.claimed.discard(message_id)
 
     async def mark_sent(self, message_id: int) -> None:
         self.sent.add(message_id)
@@ -367,3 +394,13 @@ class ScriptedAdminOperations:
     async def exclude_channel(self, platform: str, workspace: str, channel_id: str) -> str:
         self.calls.append(("exclude_channel", (platform, workspace, channel_id)))
         return "Channel excluded."
+
+    async def scope(
+        self, platform: str, workspace: str, channel_id: str, sources: tuple[str, ...] | None
+    ) -> str:
+        self.calls.append(("scope", (platform, workspace, channel_id, sources)))
+        if sources is None:
+            return "This channel answers from every source."
+        if not sources:
+            return "This channel's scope is cleared: it answers from every source."
+        return f"This channel now answers only from: {', '.join(sources)}."

@@ -3,17 +3,15 @@ what was skipped (binary, huge, undecodable, unsupported). Never crashes on a ba
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from pathlib import Path
 
 from adapters.files.licenses import find_license
+from adapters.files.text_files import readable, text_file
 from domain.errors import InvalidEvent
 from domain.ingestion import SourceFile, SourceSnapshot
-from domain.knowledge.chunking import SUPPORTED_SUFFIXES
 
-MAX_FILE_BYTES = 1_000_000
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache"}
 
 
@@ -26,10 +24,10 @@ def read_source(
     skipped: Counter[str] = Counter()
     files: list[SourceFile] = []
     for file in _walk(root):
-        loaded = _load(file, skipped)
+        relative = file.name if root.is_file() else file.relative_to(root).as_posix()
+        loaded = _load(file, relative, skipped)
         if loaded is not None:
-            relative = file.name if root.is_file() else file.relative_to(root).as_posix()
-            files.append(SourceFile(relative, *loaded))
+            files.append(loaded)
     return SourceSnapshot(
         name=name or str(path).rstrip("/") or ".",
         root=str(root),
@@ -52,24 +50,12 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
-def _load(file: Path, skipped: Counter[str]) -> tuple[str, str] | None:
-    if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-        skipped["unsupported"] += 1
-        return None
+def _load(file: Path, relative: str, skipped: Counter[str]) -> SourceFile | None:
     try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            skipped["huge"] += 1
+        if not readable(file.name, file.stat().st_size, skipped):
             return None
         data = file.read_bytes()
     except OSError:
         skipped["unreadable"] += 1
         return None
-    if b"\0" in data[:8192]:
-        skipped["binary"] += 1
-        return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        skipped["undecodable"] += 1
-        return None
-    return text, hashlib.sha256(data).hexdigest()
+    return text_file(relative, data, skipped)

@@ -11,6 +11,8 @@ import secrets
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.store import schema
 from adapters.store.database import Database
@@ -66,8 +68,10 @@ async def load_pepper(db: Database, data_dir: Path, env_pepper: str | None) -> b
             "restore it (or set BUDDY_PEPPER); a new pepper would orphan every pseudonym"
         )
     if known is None:
-        await _store_fingerprint(db, fingerprint(pepper))
-    elif not hmac.compare_digest(known, fingerprint(pepper)):
+        # Two replicas starting on a fresh database both get here: the first one's fingerprint
+        # is kept, and the second compares its pepper with it like any later start.
+        known = await _store_fingerprint(db, fingerprint(pepper))
+    if not hmac.compare_digest(known, fingerprint(pepper)):
         raise ConfigurationError(
             "this pepper is not the one the database was pseudonymised with "
             f"(check BUDDY_PEPPER or {path})"
@@ -83,9 +87,13 @@ async def _stored_fingerprint(db: Database) -> str | None:
     return None if value is None else str(value)
 
 
-async def _store_fingerprint(db: Database, value: str) -> None:
+async def _store_fingerprint(db: Database, value: str) -> str:
+    """Store `value` unless a fingerprint is there already; the one stored either way."""
     table = schema.privacy_settings
+    row = {"name": _FINGERPRINT_SETTING, "value": value}
+    insert = (sqlite_insert(table) if db.is_sqlite else postgres_insert(table)).values(**row)
     async with db.write() as conn:
-        query = sa.select(table.c.value).where(table.c.name == _FINGERPRINT_SETTING)
-        if (await conn.execute(query)).scalar() is None:
-            await conn.execute(sa.insert(table).values(name=_FINGERPRINT_SETTING, value=value))
+        await conn.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+    stored = await _stored_fingerprint(db)
+    assert stored is not None  # inserted, or there before
+    return stored

@@ -143,6 +143,11 @@ class SqlEventStore:
         async with self._db.read() as conn:
             return await _max_position(conn)
 
+    async def delivered(self, idempotency_key: str) -> bool:
+        """Whether an append with this idempotency key was stored (by any process)."""
+        async with self._db.read() as conn:
+            return await _seen_delivery(conn, idempotency_key) is not None
+
     def _recorded(self, row: Any) -> RecordedEvent:
         event = RecordedEvent(
             position=row["position"],

@@ -1,12 +1,18 @@
-"""Replies waiting to be delivered; written with the events that caused them, sent once."""
+"""Replies waiting to be delivered; written with the events that caused them, sent once: a
+worker claims a message before delivering it (adapters/store/outbox_claims.py), so replicas
+polling one database never deliver it twice."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 
 from adapters.store import schema
 from adapters.store.clock import SystemClock
 from adapters.store.database import Database
+from adapters.store.outbox_claims import OutboxClaims
 from domain.ports import Clock, PendingMessage
 
 
@@ -14,6 +20,24 @@ class SqlOutbox:
     def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
         self._db = db
         self._clock = clock or SystemClock()
+        self._claims = OutboxClaims(db)
+
+    @asynccontextmanager
+    async def claim(self, message_id: int) -> AsyncIterator[bool]:
+        """True while this process alone may deliver the message, which is still unsent."""
+        async with self._claims.hold(message_id) as held:
+            yield held and await self._unsent(message_id)
+
+    async def close(self) -> None:
+        """Free this process's claims (its connection or lock file)."""
+        await self._claims.close()
+
+    async def _unsent(self, message_id: int) -> bool:
+        table = schema.outbox
+        query = sa.select(table.c.sent_at).where(table.c.id == message_id)
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return row is not None and row.sent_at is None
 
     async def pending(self, limit: int = 100) -> list[PendingMessage]:
         query = (

@@ -1,11 +1,12 @@
 """Hybrid search: dense (pgvector HNSW, or an exact numpy scan on SQLite) and full text,
-fused by reciprocal rank."""
+fused by reciprocal rank; both sides of a scoped search (a channel's sources) keep to the scope
+(adapters/vector/vectors.py)."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,19 +40,26 @@ class SqlKnowledgeIndex:
         self._candidates = candidates
         self._weights = weights
         self._boost = boost
-        self._matrix: tuple[tuple[int, int], list[str], Any] | None = None
+        self._matrix: tuple[tuple[int, int], list[str], Any, Any] | None = None
         self._logged_backend = False
 
-    async def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[SearchHit]:
+    async def search(
+        self, query: str, k: int = 5, mode: str = "hybrid", *,
+        sources: Collection[str] | None = None,
+    ) -> list[SearchHit]:  # fmt: skip
+        """The best k chunks; with `sources`, of those source ids alone (None: every one)."""
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}")
+        scope = None if sources is None else frozenset(sources)
         query_vector = None
         if mode != "text":
             query_vector = (await self._embedder.embed_array([query]))[0]
         async with self._db.read() as conn:
-            dense = await self._dense(conn, query_vector) if query_vector is not None else []
+            dense = await self._dense(conn, query_vector, scope) if query_vector is not None else []
             text = (
-                await vectors.text_ranking(conn, query, self._candidates) if mode != "dense" else []
+                await vectors.text_ranking(conn, query, self._candidates, scope)
+                if mode != "dense"
+                else []
             )
             similarity = dict(dense)
             if mode == "dense":
@@ -90,23 +98,30 @@ class SqlKnowledgeIndex:
             return "exact numpy scan (this Python cannot load SQLite extensions, so no sqlite-vec)"
         return "exact numpy scan (sqlite-vec is not installed: pip install sqlite-vec)"
 
-    async def _dense(self, conn: AsyncConnection, query_vector: Any) -> list[tuple[str, float]]:
+    async def _dense(
+        self, conn: AsyncConnection, query_vector: Any, sources: frozenset[str] | None
+    ) -> list[tuple[str, float]]:
         if self._db.is_sqlite and not self._logged_backend:
             self._logged_backend = True
             log.info("vector search on SQLite: %s", self.sqlite_backend())
+        limit = self._candidates
         if not self._db.is_sqlite:
-            return await vectors.dense_ranking_postgres(conn, query_vector, self._candidates)
+            return await vectors.dense_ranking_postgres(conn, query_vector, limit, sources)
         if self._db.sqlite_extensions.get("sqlite_vec"):
-            return await vectors.dense_ranking_sqlite_vec(conn, query_vector, self._candidates)
+            return await vectors.dense_ranking_sqlite_vec(conn, query_vector, limit, sources)
         generation = await vectors.index_generation(conn)
         if self._matrix is None or self._matrix[0] != generation:
-            ids, matrix = await vectors.load_sqlite_matrix(conn)
-            self._matrix = (generation, ids, matrix)
-        _, ids, matrix = self._matrix
+            loaded, source_ids, embeddings = await vectors.load_sqlite_matrix(conn)
+            self._matrix = (generation, loaded, np.asarray(source_ids, dtype=str), embeddings)
+        _, ids, owners, matrix = self._matrix
         if not ids:
             return []
         scores = matrix @ np.asarray(query_vector, dtype=np.float32)
-        best = np.argsort(-scores)[: self._candidates]
+        if sources is not None:  # the exact scan of the scope's rows alone
+            rows = np.flatnonzero(np.isin(owners, list(sources)))
+            best = rows[np.argsort(-scores[rows], kind="stable")[:limit]]
+        else:
+            best = np.argsort(-scores)[:limit]
         return [(ids[i], float(scores[i])) for i in best]
 
 

@@ -2,6 +2,11 @@
 
 The figures that matter are ratios and recall taken in one run (HNSW p50 at most 1/20 of the
 exact scan's, recall@10 at least 0.95 at 100k vectors), so they compare across machines.
+
+`buddy bench vectors --scoped`: a search scoped to one source holding 5% of 100k chunks (a
+channel's scope), through Buddy's own dense ranking on its own schema (the filter inside the
+HNSW scan, pgvector's iterative index scan) against an exact scan of the scope's rows: recall@10
+at least 0.95 at a p50 at most 1/10 of the exact scan's.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from adapters.store import migrate
+from adapters.store.database import Database, create_database
 from adapters.store.embedded_postgres import EmbeddedPostgres
+from adapters.vector import vectors as index_vectors
 
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
@@ -258,3 +266,209 @@ def _progress(what: str) -> Iterator[None]:
 
 def _log(line: str) -> None:
     print(f"[bench vectors] {line}", file=sys.stderr, flush=True)
+
+
+# --- scoped search (`--scoped`) -------------------------------------------------------------
+
+SCOPED_SOURCES = 20  # sources of equal size; the scope is one of them: 5% of the chunks
+SCOPED_TARGET_SPEEDUP = 10
+SCOPED_INDEX = "ix_kb_chunks_embedding"  # the knowledge index's own (migration 0003)
+STAGING = "bench_scoped_staging"
+
+
+def source_name(number: int) -> str:
+    return f"bench-source-{number}"
+
+
+async def bench_scoped_vectors(
+    count: int = 100_000,
+    dim: int = 384,
+    queries: int = 200,
+    k: int = 10,
+    sources: int = SCOPED_SOURCES,
+    distribution: str = "clustered",
+) -> dict[str, object]:
+    """Load `count` random chunks, spread evenly and at random over `sources` sources, into the
+    knowledge index's tables (Buddy's migrations, its HNSW index), then rank top-k of one
+    source with Buddy's scoped dense ranking and with an exact scan of that source's rows."""
+    if sources < 2 or count < sources * k:
+        raise ValueError(f"need at least 2 sources of {k} chunks each")
+    with tempfile.TemporaryDirectory(prefix="buddy-bench-") as scratch:
+        server = EmbeddedPostgres(Path(scratch) / "pg")
+        url = server.acquire()
+        db = create_database(url)
+        try:
+            await migrate.upgrade(db)
+            conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+            owners = np.random.default_rng(DATA_SEED).permutation(count) % sources
+            build_s = await asyncio.to_thread(
+                _load_scoped, conninfo, _random_vectors(distribution, count, dim, DATA_SEED),
+                owners, sources,
+            )  # fmt: skip
+            scope = [source_name(0)]
+            query_vectors = _random_vectors(distribution, queries, dim, QUERY_SEED)
+            await _check_scoped_plans(db, query_vectors[0], k, scope)
+            with _progress(f"running {queries} scoped HNSW queries, top-{k}"):
+                scoped_ids, scoped_ms = await _run_scoped_pass(
+                    db, query_vectors, k, scope, exact=False
+                )
+            with _progress(f"running {queries} exact scans of the scope, top-{k}"):
+                exact_ids, exact_ms = await _run_scoped_pass(
+                    db, query_vectors, k, scope, exact=True
+                )
+        finally:
+            await db.dispose()
+            server.release()
+    owned = {f"c{i}" for i in np.flatnonzero(owners == 0)}
+    if any(set(ids) - owned for ids in scoped_ids):
+        raise RuntimeError("the scoped search returned chunks outside the scope")
+    overlaps = [
+        len(set(found) & set(exact)) / len(exact)
+        for found, exact in zip(scoped_ids, exact_ids, strict=True)
+    ]
+    return _scoped_report(
+        count, dim, queries, k, len(owned), distribution, build_s, scoped_ms, exact_ms, overlaps,
+        [len(found) for found in scoped_ids],
+    )  # fmt: skip
+
+
+def _load_scoped(conninfo: str, vectors: Vectors, owners: np.ndarray, sources: int) -> float:
+    """The chunks into kb_chunks (source `owners[i]` for chunk i) with a document per source in
+    kb_documents, then the HNSW index built as the migration builds it; the build's seconds."""
+    rows, dim = vectors.shape
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP INDEX {SCOPED_INDEX}")  # built once, after the load
+        conn.execute(f"ALTER TABLE kb_chunks ALTER COLUMN embedding TYPE vector({dim})")
+        conn.execute(
+            f"CREATE UNLOGGED TABLE {STAGING} (id bigint, source int, embedding vector({dim}))"
+        )
+        with _progress(f"loading {rows} chunks of dim {dim} in {sources} sources"):
+            _copy_scoped(conn, vectors, owners)
+            conn.execute(
+                "INSERT INTO kb_chunks (chunk_id, document_id, source_id, path, locator, "
+                "start_line, end_line, kind, text, model, dimension, embedding) "
+                "SELECT 'c' || id, 'd' || source, 'bench-source-' || source, "
+                "'bench/' || source || '.md', '', 1, 1, 'prose', 'chunk ' || id, 'bench', "
+                f"{dim}, embedding FROM {STAGING}"
+            )
+            conn.execute(
+                "INSERT INTO kb_documents (document_id, source_id, path, content_hash, "
+                "chunk_count, ingested_at) SELECT 'd' || source, 'bench-source-' || source, "
+                f"'bench/' || source || '.md', 'h', count(*), now() FROM {STAGING} "
+                "GROUP BY source"
+            )
+            conn.execute(f"DROP TABLE {STAGING}")
+            conn.execute("VACUUM ANALYZE kb_chunks")
+            conn.execute("ANALYZE kb_documents")
+        with _progress(f"building the knowledge index's HNSW over {rows} chunks"):
+            conn.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+            conn.execute(f"SET max_parallel_maintenance_workers = {PARALLEL_MAINTENANCE_WORKERS}")
+            started = time.perf_counter()
+            conn.execute(
+                f"CREATE INDEX {SCOPED_INDEX} ON kb_chunks USING hnsw (embedding vector_cosine_ops)"
+            )
+            build_s = time.perf_counter() - started
+            conn.execute("ANALYZE kb_chunks")
+    return build_s
+
+
+def _copy_scoped(conn: psycopg.Connection, vectors: Vectors, owners: np.ndarray) -> None:
+    """COPY (id, source, embedding) in PostgreSQL's binary format, built with numpy."""
+    rows, dim = vectors.shape
+    row_type = np.dtype(
+        [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("source_len", ">i4"),
+         ("source", ">i4"), ("vec_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
+         ("values", ">f4", (dim,))]
+    )  # fmt: skip
+    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    with conn.cursor() as cur, cur.copy(f"COPY {STAGING} FROM STDIN BINARY") as copy:
+        copy.write(header)
+        for start in range(0, rows, COPY_ROWS_PER_WRITE):
+            stop = min(start + COPY_ROWS_PER_WRITE, rows)
+            chunk = np.empty(stop - start, dtype=row_type)
+            chunk["fields"] = 3
+            chunk["id_len"] = 8
+            chunk["id"] = np.arange(start, stop)
+            chunk["source_len"] = 4
+            chunk["source"] = owners[start:stop]
+            chunk["vec_len"] = 4 + 4 * dim
+            chunk["dim"] = dim
+            chunk["unused"] = 0
+            chunk["values"] = vectors[start:stop]
+            copy.write(chunk.tobytes())
+        copy.write((-1).to_bytes(2, "big", signed=True))
+
+
+async def _check_scoped_plans(db: Database, vector: np.ndarray, k: int, scope: list[str]) -> None:
+    """Fail loudly unless the scoped query filters inside the HNSW scan and the exact one
+    scans the table."""
+    async with db.read() as conn:
+        plan = await index_vectors.explain_scoped_dense(conn, vector, k, scope)
+        exact = await index_vectors.explain_scoped_dense(conn, vector, k, scope, exact=True)
+    if f"Index Scan using {SCOPED_INDEX}" not in plan or "Filter" not in plan:
+        raise RuntimeError(f"the scoped query does not filter inside {SCOPED_INDEX}:\n{plan}")
+    if SCOPED_INDEX in exact or "Seq Scan" not in exact:
+        raise RuntimeError(f"the exact query is not a sequential scan:\n{exact}")
+    _log(f"plans checked: the scope filters inside {SCOPED_INDEX}; exact is a sequential scan")
+
+
+async def _run_scoped_pass(
+    db: Database, vectors: Vectors, k: int, scope: list[str], *, exact: bool
+) -> tuple[list[list[str]], list[float]]:
+    """Each query's chunk ids and its latency in milliseconds: a read transaction with what
+    Buddy runs in it (the scope's size, the settings, the ranking), as a search does."""
+
+    async def top_k(vector: np.ndarray) -> list[str]:
+        async with db.read() as conn:
+            if exact:
+                ranked = await index_vectors.exact_ranking_postgres(conn, vector, k, scope)
+            else:
+                ranked = await index_vectors.dense_ranking_postgres(conn, vector, k, scope)
+        return [chunk_id for chunk_id, _ in ranked]
+
+    for vector in vectors[:WARM_UP_QUERIES]:
+        await top_k(vector)
+    results: list[list[str]] = []
+    latencies_ms: list[float] = []
+    for vector in vectors:
+        started = time.perf_counter()
+        results.append(await top_k(vector))
+        latencies_ms.append((time.perf_counter() - started) * 1000)
+    return results, latencies_ms
+
+
+def _scoped_report(
+    count: int, dim: int, queries: int, k: int, scoped: int, distribution: str, build_s: float,
+    scoped_ms: list[float], exact_ms: list[float], overlaps: list[float], found: list[int],
+) -> dict[str, object]:  # fmt: skip
+    scoped_p50, scoped_p99 = np.percentile(scoped_ms, [50, 99])
+    exact_p50, exact_p99 = np.percentile(exact_ms, [50, 99])
+    recall = float(np.mean(overlaps))
+    ratio = float(scoped_p50 / exact_p50)
+    return {
+        "distribution": distribution,
+        "count": count,
+        "dim": dim,
+        "queries": queries,
+        "k": k,
+        "scoped_chunks": scoped,
+        "scope_share": round(scoped / count, 4),
+        "hnsw": {
+            "build_s": round(build_s, 2),
+            "iterative_scan": "relaxed_order",
+            "fetched": max(k, index_vectors.SCOPED_MIN_FETCH),  # of which the best k are kept
+            "ef_search": index_vectors.ef_search(max(k, index_vectors.SCOPED_MIN_FETCH)),
+            "max_scan_tuples": index_vectors.MAX_SCAN_TUPLES,
+        },
+        "recall_at_10": round(recall, 4),
+        "min_results": min(found),
+        "p50_ms_scoped": round(float(scoped_p50), 3),
+        "p99_ms_scoped": round(float(scoped_p99), 3),
+        "p50_ms_exact": round(float(exact_p50), 3),
+        "p99_ms_exact": round(float(exact_p99), 3),
+        "ratio": round(ratio, 4),
+        "targets": {
+            "recall_at_10_at_least_0_95": recall >= TARGET_RECALL,
+            "p50_at_most_1_10_of_exact": bool(scoped_p50 * SCOPED_TARGET_SPEEDUP <= exact_p50),
+        },
+    }

@@ -24,8 +24,10 @@ from bot.cli import (
     learning,
     models,
     privacy,
+    scope,
     serve,
     snippets,
+    sources,
     training,
 )
 
@@ -37,9 +39,10 @@ app = typer.Typer(
 )
 
 # In this order: `buddy --help` lists the commands as registered.
-for group in (database, events, bench, serve, privacy, knowledge, conversation, snippets, learning,
-              training, models, audit):  # fmt: skip
+for group in (database, events, bench, serve, privacy, knowledge, scope, conversation, snippets,
+              learning, training, models, audit):  # fmt: skip
     group.register(app)
+app.add_typer(sources.sources_app, name="sources")
 
 
 def _exit_on_sigterm() -> None:

@@ -50,12 +50,22 @@ def register(app: typer.Typer) -> None:
         baselines: Annotated[
             bool, typer.Option(help="answers: also run the raw-model baseline.")
         ] = True,
+        scoped: Annotated[
+            bool,
+            typer.Option(
+                "--scoped",
+                help="vectors: a search scoped to one source of 5% of 100k chunks (a channel's "
+                "scope) against an exact scan of it.",
+            ),
+        ] = False,
     ) -> None:
         """Run the benchmark suite; results are ratios measured in one run."""
         from bot.bench.answers import BenchOptions
 
         if split not in ("dev", "test", "all"):
             raise typer.BadParameter("--split must be dev, test or all")
+        if scoped and name != "vectors":
+            raise typer.BadParameter("--scoped goes with `buddy bench vectors`")
         answers = BenchOptions(
             tuple(eval_set or ()), model, ("dev", "test") if split == "all" else (split,), limit,
             baselines, details,
@@ -64,12 +74,25 @@ def register(app: typer.Typer) -> None:
         async def work(settings: Settings) -> None:
             from bot.bench.suite import print_table, run_benchmarks
 
-            results = await run_benchmarks(
-                settings, name, events_count, distribution, runs, answers
-            )
+            if scoped:
+                results = {"vectors_scoped": await _scoped_vectors(distribution)}
+            else:
+                results = await run_benchmarks(
+                    settings, name, events_count, distribution, runs, answers
+                )
             if json_output:
                 print_json(results)
             else:
                 print_table(results)
 
         run(work)
+
+
+async def _scoped_vectors(distribution: str) -> dict[str, object]:
+    from bot.bench.vectors import bench_scoped_vectors
+    from domain.errors import ConfigurationError
+
+    try:
+        return await bench_scoped_vectors(distribution=distribution)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from error

@@ -1,4 +1,4 @@
-"""The knowledge commands of the `buddy` CLI: ingest, sources, search."""
+"""The knowledge commands of the `buddy` CLI: ingest and search (sources: bot/cli/sources.py)."""
 
 from __future__ import annotations
 
@@ -45,25 +45,6 @@ async def ingest(
             f"{documents['changed']} changed, {documents['unchanged']} unchanged, "
             f"{documents['removed']} removed; {report.chunks} chunks; skipped: {skipped}"
         )
-
-
-async def sources(settings: Settings, as_json: bool) -> None:
-    from bot.bootstrap import bootstrap
-
-    async with bootstrap(settings) as services:
-        await services.projections.catch_up(services.knowledge_projection)
-        listed = await services.catalog.sources()
-    if as_json:
-        print_json({"sources": listed})
-        return
-    for source in listed:
-        typer.echo(
-            f"{source['name']}  license {source['license']}  {source['documents']} documents, "
-            f"{source['chunks']} chunks  hash {source['content_hash'][:12]}  "
-            f"registered {source['registered_at'][:19]}"
-        )
-    if not listed:
-        typer.echo("no sources yet: buddy ingest PATH", err=True)
 
 
 async def search(
@@ -128,11 +109,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Ingest docs and code into the knowledge base (incremental by content hash)."""
         run(lambda s: ingest(s, paths, license_id, source_name, strategy, json_output))
-
-    @app.command("sources")
-    def sources_command(json_output: JsonFlag = False) -> None:
-        """List the registered sources with license and content hash."""
-        run(lambda s: sources(s, json_output))
 
     @app.command("search")
     def search_command(

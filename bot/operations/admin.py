@@ -93,6 +93,17 @@ class ServiceAdminOperations:
         await consent_changed(self._services)
         return f"Channel {channel[:12]}… is excluded from training and exports."
 
+    async def scope(
+        self, platform: str, workspace: str, channel_id: str, sources: tuple[str, ...] | None
+    ) -> str:
+        from domain.scopes import describe
+
+        scopes = await self._services.scopes()
+        if sources is None:
+            return describe(await scopes.scope_of(platform, workspace, channel_id))
+        scope = await scopes.set(platform, workspace, channel_id, sources)
+        return ("Done. " if sources else "Scope cleared. ") + describe(scope)
+
 
 async def admin_console(services: Services) -> AdminConsole:
     admins = Admins(services.settings.admin_ids)

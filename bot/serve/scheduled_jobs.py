@@ -1,5 +1,6 @@
 """The jobs `buddy serve` runs on a timer: the milestone job (curate; train once a milestone is
-reached), retention, and the automatic rollback watch. Each runs under a job lock, so replicas on
+reached), retention, the automatic rollback watch, and the sync of registered sources that are
+due (each on its own interval, a failing one backed off). Each runs under a job lock, so replicas on
 one database take turns instead of doing the work twice."""
 
 from __future__ import annotations
@@ -55,12 +56,19 @@ def scheduled_jobs(services: Services) -> list[ScheduledJob]:
     async def retention() -> None:
         await retention_job(await services.privacy(), settings.retention_days)
 
+    async def sources() -> None:
+        from bot.operations.sources import sync_due_sources
+
+        await sync_due_sources(services)
+
     rollback = rollback_check(services)
     rollback_every = timedelta(minutes=settings.rollback_check_minutes)
+    sources_every = timedelta(minutes=settings.source_check_minutes)
     return [
         ScheduledJob("milestones", milestones, timedelta(minutes=settings.milestone_check_minutes)),
         ScheduledJob("retention", _locked(lock, "retention", retention), RETENTION_EVERY),
         ScheduledJob("rollback", _locked(lock, "rollback", rollback), rollback_every),
+        ScheduledJob("sources", _locked(lock, "sources", sources), sources_every),
     ]
 
 

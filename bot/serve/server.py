@@ -106,6 +106,7 @@ async def serve(
             if scheduler is not None:
                 await scheduler.stop()  # first: no training starts while the rest stops
             await _shut_down(platforms, worker, worker_task, runner)
+            await services.outbox.close()  # this replica's claims go, once nothing is sent
 
 
 def _healthz(services: Services, platforms: list[PlatformService]) -> Any:

@@ -69,17 +69,25 @@ class AnswerWorker:
 
     async def _process(self, job: PendingMessage) -> None:
         async with self._slots:
-            answer_id = str(job.payload.get("answer_id", job.id))
-            correlation_id.set(answer_id)  # this task's log lines, up to the reply
-            if self._started is not None:
-                self._started(answer_id, job.destination)
             try:
-                await self._answerers[job.destination].resume(dict(job.payload))
-            except Exception:  # the job stays pending and is retried at the next poll
-                log.exception("answer job %s for %s failed", job.id, job.destination)
-                await self._outbox.mark_failed(job.id)
-                return
-            await self._outbox.mark_sent(job.id)
+                async with self._outbox.claim(job.id) as mine:
+                    if mine:  # else another replica delivers it, or already has
+                        await self._deliver(job)
+            except Exception:  # the claim itself failed (the store): the next poll tries again
+                log.warning("answer job %s: could not be claimed", job.id, exc_info=True)
+
+    async def _deliver(self, job: PendingMessage) -> None:
+        answer_id = str(job.payload.get("answer_id", job.id))
+        correlation_id.set(answer_id)  # this task's log lines, up to the reply
+        if self._started is not None:
+            self._started(answer_id, job.destination)
+        try:
+            await self._answerers[job.destination].resume(dict(job.payload))
+        except Exception:  # the job stays pending and is retried at the next poll
+            log.exception("answer job %s for %s failed", job.id, job.destination)
+            await self._outbox.mark_failed(job.id)
+            return
+        await self._outbox.mark_sent(job.id)
 
     async def drain(self, timeout_s: float = 30.0) -> int:
         """Stop taking jobs and let the running ones finish; how many were still running when

@@ -3,7 +3,7 @@ support it, or quote the passages (the extractive answer)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from domain.grounding.extractive import (
@@ -72,9 +72,13 @@ class Grounder:
         self._embedder = embedder
         self.settings = settings or GroundingSettings()
 
-    async def ground(self, query: str) -> Grounding:
+    async def ground(self, query: str, sources: Collection[str] | None = None) -> Grounding:
+        """What the index holds for the query: of `sources` alone (a channel's scope), or of
+        every source (None)."""
         settings = self.settings
-        found_hits = await self._index.search(query, max(settings.candidates, settings.k))
+        found_hits = await self._index.search(
+            query, max(settings.candidates, settings.k), sources=sources
+        )
         wanted = question_terms(query)
         stats = await self._index.term_stats([spellings[0] for spellings in wanted])
         kept = [h for h in found_hits if (h.dense_score or 0.0) >= settings.min_passage_dense]

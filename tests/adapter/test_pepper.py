@@ -59,3 +59,36 @@ async def test_a_different_pepper_is_refused(sqlite_db: Database, tmp_path: Path
     with pytest.raises(ConfigurationError, match="at least"):
         await load_pepper(sqlite_db, tmp_path / "data", "short")
     assert await load_pepper(sqlite_db, tmp_path / "data", "the-first-pepper-0123456789")
+
+
+async def test_replicas_starting_together_on_a_fresh_database(db: Database, tmp_path: Path) -> None:
+    """Both see no fingerprint yet and both store theirs: the first wins, the same pepper is
+    accepted, and another pepper is refused rather than left running with other pseudonyms."""
+    import asyncio
+
+    same = "s" * 32
+    first, second = await asyncio.gather(
+        load_pepper(db, tmp_path / "a", same), load_pepper(db, tmp_path / "b", same)
+    )
+    assert first == second == same.encode()
+    with pytest.raises(ConfigurationError, match="not the one"):
+        await load_pepper(db, tmp_path / "c", "t" * 32)
+
+
+async def test_a_replica_losing_the_race_with_another_pepper_is_refused(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapters.privacy.pepper as pepper_module
+
+    real = pepper_module._stored_fingerprint
+    calls = 0
+
+    async def nothing_yet(database: Database) -> str | None:  # the other replica is faster
+        nonlocal calls
+        calls += 1
+        return None if calls == 1 else await real(database)
+
+    await load_pepper(db, tmp_path / "a", "a" * 32)
+    monkeypatch.setattr(pepper_module, "_stored_fingerprint", nothing_yet)
+    with pytest.raises(ConfigurationError, match="not the one"):
+        await load_pepper(db, tmp_path / "b", "b" * 32)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from adapters.files.licenses import spdx_of
-from adapters.files.source_reader import MAX_FILE_BYTES, read_source
+from adapters.files.source_reader import read_source
+from adapters.files.text_files import MAX_FILE_BYTES
 from domain.errors import InvalidEvent
 
 

@@ -298,3 +298,10 @@ async def test_one_platform_event_delivered_four_times_appends_once(
     assert again.duplicate
     assert again.first_position == 1
     assert len(await store.read_all(0)) == 1
+
+
+async def test_delivered_says_whether_an_idempotency_key_was_stored(any_store: EventStore) -> None:
+    assert not await any_store.delivered("slack:Ev7")
+    await any_store.append("question-Ev7", NO_STREAM, [asked(7)], idempotency_key="slack:Ev7")
+    assert await any_store.delivered("slack:Ev7")
+    assert not await any_store.delivered("slack:Ev8")

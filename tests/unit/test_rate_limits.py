@@ -307,8 +307,10 @@ def test_keyed_buckets_sweep_themselves_and_never_hold_more_than_their_bound() -
 class Rig:
     """The real use cases over the in-memory fakes, limited by `rules`."""
 
-    def __init__(self, rules: RateLimits, sandbox: Any = None) -> None:
-        self.store = InMemoryEventStore()
+    def __init__(
+        self, rules: RateLimits, sandbox: Any = None, store: InMemoryEventStore | None = None
+    ) -> None:
+        self.store = store or InMemoryEventStore()
         keys = InMemoryKeyVault()
         self.privacy = PrivacyService(
             self.store, NoScrub(), HmacPseudonymizer(b"p" * 32), AesGcmSealer(keys), keys,
@@ -335,7 +337,7 @@ class Rig:
             run_snippet=RunSnippet(sandbox or EchoSandbox(), self.store, self.privacy),
             refs=InMemoryMessageRefs(),
         )  # fmt: skip
-        self.handlers = with_rate_limits(handlers, rules)
+        self.handlers = with_rate_limits(handlers, rules, self.store.delivered)
 
     def types(self) -> list[str]:
         return [event.type for event in self.store.events]
@@ -363,6 +365,22 @@ async def test_a_refused_question_is_refused_before_anything_is_stored() -> None
     clock.advance(30)
     await rig.handlers.accept(ask("and staging?", "Ev3"))
     assert rig.types() == ["conversation.QuestionAsked"] * 3
+
+
+async def test_a_retry_another_replica_stored_is_taken_even_over_the_limit() -> None:
+    """Slack's retry may land on a replica whose buckets are empty for that person: the
+    question is already stored (by the replica that took the first delivery), so it is not
+    refused, and nothing is stored twice."""
+    clock = FakeClock()
+    first, second = Rig(limits(clock)), None
+    second = Rig(limits(clock), store=first.store)  # two replicas, one database
+    await second.handlers.accept(ask("one", "Ev1"))
+    await second.handlers.accept(ask("two", "Ev2"))  # the second replica's buckets are empty
+    stored = await first.handlers.accept(ask("three", "Ev3"))  # the first replica takes it
+    assert await second.handlers.accept(ask("three", "Ev3")) == stored  # Slack's retry
+    with pytest.raises(RateLimited):
+        await second.handlers.accept(ask("four", "Ev4"))  # a new question is still limited
+    assert first.types() == ["conversation.QuestionAsked"] * 3
 
 
 async def test_a_question_that_could_not_be_stored_costs_no_token() -> None:

@@ -1,8 +1,8 @@
 """`/buddy ask|run|help` and the admin subcommands (stats, export, retrain, models, promote,
-rollback, forget, optout, optin, exclude-channel, audit). Discord wants an interaction answered
-within 3 seconds, so each subcommand defers first and follows up when the work is done. An admin
-command's replies are for the admin alone (ephemeral), its long work reports in the channel as
-replies to its first line, and an export arrives as a direct message.
+rollback, forget, optout, optin, exclude-channel, audit, scope). Discord wants an interaction
+answered within 3 seconds, so each subcommand defers first and follows up when the work is done.
+An admin command's replies are for the admin alone (ephemeral), its long work reports in the
+channel as replies to its first line, and an export arrives as a direct message.
 
 `/buddy ask` echoes the question as its follow-up and the answer then arrives like any other:
 a reply to that message, posted by the answer worker through the channel (an interaction
@@ -135,6 +135,12 @@ class BuddyCommands(app_commands.Group):
     @app_commands.command(description="Admins: the admin commands issued lately")
     async def audit(self, interaction: discord.Interaction) -> None:
         await self._admin(interaction, "audit")
+
+    @app_commands.command(description="Admins: answer in this channel from some sources only")
+    @app_commands.describe(sources="Source names, space-separated; 'all': every source; "
+                           "empty: show the scope")  # fmt: skip
+    async def scope(self, interaction: discord.Interaction, sources: str = "") -> None:
+        await self._admin(interaction, "scope", *sources.split())
 
     async def _admin(self, interaction: discord.Interaction, command: str, *args: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

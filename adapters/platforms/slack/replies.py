@@ -94,6 +94,12 @@ class SlackReplies:
             )
         await self._work.done(answer.answer_id)
 
+    async def posted_elsewhere(self, answer_id: str) -> bool:
+        """Another replica posted this answer (this one is not writing it)."""
+        if answer_id in self._shown:
+            return False
+        return await self.refs.posted(PLATFORM, answer_id) is not None
+
     async def post_snippet(self, channel: str, thread_ts: str | None, reply: SnippetReply) -> None:
         """A snippet's result in the thread, its whole output as a file when it was cut."""
         message = render(reply.text)

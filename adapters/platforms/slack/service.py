@@ -32,7 +32,7 @@ class SlackService:
     def __init__(
         self, bot_token: str, *, signing_secret: str | None, app_token: str | None,
         api_url: str | None, bot_user_id: str | None = None, post_interval_s: float = 1.0,
-        edit_interval_s: float = 1.2, connect_timeout_s: float = 30.0,
+        edit_interval_s: float = 1.2, connect_timeout_s: float = 30.0, sweep_s: float = 5.0,
     ) -> None:  # fmt: skip
         if not app_token and not signing_secret:
             raise ConfigurationError(
@@ -50,6 +50,8 @@ class SlackService:
         self._socket: AsyncSocketModeHandler | None = None
         self._accepting = False
         self._connect_timeout_s = connect_timeout_s
+        self._sweep_s = sweep_s
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def transport(self) -> str:
@@ -87,7 +89,17 @@ class SlackService:
         else:
             handler = events_endpoint(app, self._signing_secret, lambda: self._accepting)
             web_app.router.add_post(EVENTS_PATH, handler)
+        self._sweeper = asyncio.create_task(self._sweep_working_signs())
         log.info("Slack: started (%s)", self.transport)
+
+    async def _sweep_working_signs(self) -> None:
+        """👀 off questions another replica answered, every few seconds."""
+        while True:
+            await asyncio.sleep(self._sweep_s)
+            try:
+                await self._work.sweep(self._replies.posted_elsewhere)
+            except Exception:  # a courtesy: the next round tries again
+                log.warning("Slack: sweeping 👀 failed", exc_info=True)
 
     async def _connect(self, app: AsyncApp, app_token: str) -> None:
         """Open the Socket Mode websocket. The client retries forever on its own; a token
@@ -128,6 +140,9 @@ class SlackService:
 
     async def stop(self) -> None:
         self._accepting = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

@@ -1,11 +1,14 @@
 """Answers this process accepted and has not replied to yet: 👀 on the question while its answer
-is written, taken off once the answer is posted."""
+is written, taken off once the answer is posted: by this process, or, when another replica
+answered (replies are claimed by whichever replica's worker gets there first), by a sweep that
+finds the reply posted."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from adapters.platforms.common import SeenIds
@@ -15,6 +18,8 @@ from domain.errors import BuddyError
 
 log = logging.getLogger(__name__)
 _REMEMBERED = 2_000  # answers whose 👀 is done: a late redelivery must not bring it back
+# Answers watched at most: one another replica answered never comes off this process's list.
+_WATCHED_AT_MOST = 5_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,18 @@ class WorkInProgress:
             return  # a redelivered event
         added = asyncio.create_task(self._react(answer_id, channel, ts, remove=False))
         self._watched[answer_id] = _Watched(channel, ts, added)
+        while len(self._watched) > _WATCHED_AT_MOST:  # the oldest first
+            self._watched.pop(next(iter(self._watched)))
+
+    async def sweep(self, posted_elsewhere: Callable[[str], Awaitable[bool]]) -> int:
+        """Take 👀 off questions whose answer `posted_elsewhere` says another replica posted;
+        how many."""
+        swept = 0
+        for answer_id in list(self._watched):
+            if await posted_elsewhere(answer_id):
+                await self.done(answer_id)
+                swept += 1
+        return swept
 
     def accepted(self, answer_id: str) -> bool:
         """Whether this process accepted the question (and has not answered it yet)."""

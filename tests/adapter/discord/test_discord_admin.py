@@ -26,6 +26,7 @@ OPTIONS: dict[str, list[dict[str, Any]]] = {
     "optout": [{"name": "user", "type": 6, "value": p.BOB_ID}],
     "optin": [{"name": "user", "type": 6, "value": p.BOB_ID}],
     "exclude-channel": [{"name": "channel", "type": 3, "value": CHANNEL_HASH}],
+    "scope": [{"name": "sources", "type": 3, "value": "runbooks docs"}],
 }
 EXPECTED_CALL = {
     "stats": ("stats", ()), "export": ("export", ("train",)), "retrain": ("retrain", ()),
@@ -34,6 +35,7 @@ EXPECTED_CALL = {
     "optout": ("consent", (Person("discord", DISCORD_WORKSPACE, p.BOB_ID), True)),
     "optin": ("consent", (Person("discord", DISCORD_WORKSPACE, p.BOB_ID), False)),
     "exclude-channel": ("exclude_channel", ("discord", DISCORD_WORKSPACE, p.CHANNEL_ID)),
+    "scope": ("scope", ("discord", DISCORD_WORKSPACE, p.CHANNEL_ID, ("runbooks", "docs"))),
 }  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from tests.fakes import TINY_PNG, ScriptedAdminOperations, ScriptedModel
 TARGET = "U0BOB1234"
 ARGUMENTS = {
     "export": "train", "promote": "v1", "forget": f"<@{TARGET}|bob>", "optout": TARGET,
-    "optin": f"<@{TARGET}>", "exclude-channel": "<#C0RANDOM|random>",
+    "optin": f"<@{TARGET}>", "exclude-channel": "<#C0RANDOM|random>", "scope": "runbooks docs",
 }  # fmt: skip
 EXPECTED_CALL = {
     "stats": ("stats", ()), "export": ("export", ("train",)), "retrain": ("retrain", ()),
@@ -28,6 +28,7 @@ EXPECTED_CALL = {
     "optout": ("consent", (Person("slack", TEAM, TARGET), True)),
     "optin": ("consent", (Person("slack", TEAM, TARGET), False)),
     "exclude-channel": ("exclude_channel", ("slack", TEAM, "C0RANDOM")),
+    "scope": ("scope", ("slack", TEAM, "C1", ("runbooks", "docs"))),
 }  # fmt: skip
 
 

@@ -1,0 +1,1 @@
+"""Registered sources: one fetcher per kind (local folder, Git repository, web site)."""
