@@ -113,11 +113,11 @@ async def test_an_unscoped_search_ranks_every_source(
     assert {hit.source.split("/")[0] for hit in both} <= {"big", "small"}
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # PostgreSQL's plan
 async def test_on_postgresql_the_filter_runs_inside_the_hnsw_scan(
     db: Database, owned: dict[str, set[str]]
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL's plan")
+    assert not db.is_sqlite
     vector = (await HashingEmbedder().embed_array([QUERY]))[0]
     async with db.read() as conn:
         plan = await vectors.explain_scoped_dense(conn, vector, 50, [source_id("small")])
