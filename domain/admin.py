@@ -168,11 +168,16 @@ _IDS = {
 }
 
 
+def _unmentioned(argument: str) -> str:
+    """The id inside a mention (`<@U123|alice>` -> `U123`); anything else as it is."""
+    found = _MENTION.match(argument)
+    return found.group(1) if found else argument
+
+
 def target_id(platform: str, kind: str, argument: str) -> str:
     """The platform id a USER or CHANNEL argument names: a mention (`<@U123|alice>`) or the
     id itself. A name (`@alice`) is refused: only ids name people unambiguously."""
-    found = _MENTION.match(argument)
-    value = found.group(1) if found else argument
+    value = _unmentioned(argument)
     pattern = _IDS.get((platform, kind))
     if not value or (pattern is not None and not pattern.match(value)):
         raise AdminUsage(
@@ -356,8 +361,7 @@ class AdminConsole:
         stored = []
         for argument in request.arguments[:5]:
             if spec.target is not None:
-                named = _MENTION.match(argument)
-                value = named.group(1) if named else argument
+                value = _unmentioned(argument)
                 if spec.target == "user":
                     stored.append("user:" + self._privacy.pseudonym(
                         Person(who.platform, who.workspace, value)))  # fmt: skip
