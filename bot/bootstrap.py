@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from domain.sandbox import Sandbox
     from domain.scopes import ChannelScopes
     from domain.snippets import RunSnippet
+    from domain.source_sync import SourceSync
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Services:
     _snippets: RunSnippet | None = None
     _serving: ModelServing | None = None  # built on first use
     _scopes: ChannelScopes | None = None
+    _source_sync: SourceSync | None = None
     # Set by tests (and benches): served instead of the registry's version, run instead of
     # the configured sandbox.
     model_override: LanguageModel | None = None
@@ -206,6 +208,14 @@ class Services:
 
             self._scopes = ChannelScopes(self.store, await self.privacy())
         return self._scopes
+
+    def source_sync(self) -> SourceSync:
+        """Registered sources (domain/source_sync.py), one fold of their events per process."""
+        if self._source_sync is None:
+            from bot.operations.sources import build_source_sync
+
+            self._source_sync = build_source_sync(self)
+        return self._source_sync
 
     # --- the model registry and the served version (learning loop) ---
     def model_registry(self) -> ModelRegistry:

@@ -78,7 +78,9 @@ CATALOGUE: Mapping[str, EventSchema] = {
     # sources: the scope is removed
     _K.CHANNEL_SCOPED: _schema(1, "platform", "workspace", "channel", "sources", "source_ids"),
     _K.SOURCE_ADDED: _schema(1, "source_id", "name", "spec"),
-    _K.SOURCE_SYNCED: _schema(1, "source_id", "revision", "license", "changes", "state"),
+    # v2: the fetcher's state is `state` (whole: a source's first sync) or `state_patch` (what
+    # changed of it since the last sync, domain/source_state.py); v1 always carried `state`
+    _K.SOURCE_SYNCED: _schema(2, "source_id", "revision", "license", "changes"),
     _K.SOURCE_SYNC_FAILED: _schema(1, "source_id", "error", "failures"),
     _K.SOURCE_REMOVED: _schema(1, "source_id", "documents"),
     # privacy
@@ -166,8 +168,14 @@ def _answer_given_v1_to_v2(payload: Payload) -> Payload:
     return payload
 
 
+def _source_synced_v1_to_v2(payload: Payload) -> Payload:
+    """v1 wrote the whole state at every sync: a v2 payload as it is (`state`, whole)."""
+    return payload
+
+
 def upcasters() -> Upcasters:
     """The registry every event store reads through: one step per old version."""
     registry = Upcasters()
     registry.register(ConversationEvents.ANSWER_GIVEN, 1, _answer_given_v1_to_v2)
+    registry.register(KnowledgeEvents.SOURCE_SYNCED, 1, _source_synced_v1_to_v2)
     return registry

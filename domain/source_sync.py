@@ -1,22 +1,26 @@
 """Registered sources kept current: add, sync, remove, and which are due on the schedule.
 
 Each source's history is one stream (`registered-source-{id}`): SourceAdded, then a
-SourceSynced (what changed, the revision, the fetcher's state) or SourceSyncFailed per sync,
-and SourceRemoved. A failed sync changes nothing in the index; it is retried with backoff and
-reported in `buddy sources`, and never stops the other sources' syncs."""
+SourceSynced (what changed, the revision, the fetcher's state: whole at the first sync, then
+what changed of it) or SourceSyncFailed per sync, and SourceRemoved. A failed sync changes
+nothing in the index; it is retried with backoff and reported in `buddy sources`, and never
+stops the other sources' syncs. The sources are folded once and kept caught up with the new
+events, so the scheduler's check every few minutes reads only what happened since."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.catalogue import current_version
 from domain.event_types import KnowledgeEvents
 from domain.events import NO_STREAM, NewEvent, RecordedEvent
 from domain.ingestion import Changes, IngestionService, IngestReport, KnownSource, digest
 from domain.ports import Clock, EventStore
+from domain.source_state import apply_patch, state_patch
 from domain.sources import SourceError, SourceFetcher, SourceSpec, check_name
 
 _K = KnowledgeEvents
@@ -77,23 +81,33 @@ def _at(event: RecordedEvent) -> datetime:
 def fold(events: Sequence[RecordedEvent]) -> RegisteredSource | None:
     source: RegisteredSource | None = None
     for event in events:
-        payload = event.payload
-        if event.type == _K.SOURCE_ADDED:
-            spec = SourceSpec.from_json(payload["spec"])
-            source = RegisteredSource(spec, payload["source_id"], _at(event))
-        elif source is None:
-            continue
-        elif event.type == _K.SOURCE_SYNCED:
-            source.revision, source.synced_at = payload["revision"], _at(event)
-            source.state, source.license = payload.get("state") or {}, payload.get("license")
-            source.last_changes = dict(payload.get("changes") or {})
-            source.last_error, source.failures = None, 0
-            source.attempted_at = _at(event)
-        elif event.type == _K.SOURCE_SYNC_FAILED:
-            source.last_error, source.failures = payload["error"], payload["failures"]
-            source.attempted_at = _at(event)
-        elif event.type == _K.SOURCE_REMOVED:
-            source.removed = True
+        source = apply(source, event)
+    return source
+
+
+def apply(source: RegisteredSource | None, event: RecordedEvent) -> RegisteredSource | None:
+    """The source after one event of its stream (a SourceAdded starts it afresh)."""
+    payload = event.payload
+    if event.type == _K.SOURCE_ADDED:
+        spec = SourceSpec.from_json(payload["spec"])
+        return RegisteredSource(spec, payload["source_id"], _at(event))
+    if source is None:
+        return None
+    if event.type == _K.SOURCE_SYNCED:
+        source.revision, source.synced_at = payload["revision"], _at(event)
+        if "state_patch" in payload:
+            source.state = apply_patch(source.state, payload["state_patch"])
+        else:
+            source.state = dict(payload.get("state") or {})
+        source.license = payload.get("license")
+        source.last_changes = dict(payload.get("changes") or {})
+        source.last_error, source.failures = None, 0
+        source.attempted_at = _at(event)
+    elif event.type == _K.SOURCE_SYNC_FAILED:
+        source.last_error, source.failures = payload["error"], payload["failures"]
+        source.attempted_at = _at(event)
+    elif event.type == _K.SOURCE_REMOVED:
+        source.removed = True
     return source
 
 
@@ -123,22 +137,28 @@ class SourceSync:
         self._fetchers = fetchers
         self._clock = clock
         self._timer = timer
+        self._folded: dict[str, RegisteredSource | None] = {}  # by stream
+        self._position = 0  # of the last event folded
 
     async def source(self, name: str) -> RegisteredSource | None:
-        found = fold(await self._store.read_stream(stream_of(name)))
-        return None if found is None or found.removed else found
+        await self._catch_up()
+        found = self._folded.get(stream_of(name))
+        return None if found is None or found.removed else replace(found)
 
     async def sources(self, *, removed: bool = False) -> list[RegisteredSource]:
         """The registered sources by name (with `removed`: the removed ones instead)."""
-        streams: dict[str, list[RecordedEvent]] = {}
-        after = 0
-        while batch := await self._store.read_all(after, limit=1000, types=list(TYPES)):
-            for event in batch:
-                streams.setdefault(event.stream_id, []).append(event)
-            after = batch[-1].position
-        folded = [fold(events) for events in streams.values()]
-        kept = (s for s in folded if s is not None and s.removed == removed)
+        await self._catch_up()
+        kept = (replace(s) for s in self._folded.values() if s is not None and s.removed == removed)
         return sorted(kept, key=lambda s: s.spec.name)
+
+    async def _catch_up(self) -> None:
+        """Fold the source events stored since the last call (positions are gapless and in
+        commit order, so none is missed)."""
+        types = list(TYPES)
+        while batch := await self._store.read_all(self._position, limit=1000, types=types):
+            for event in batch:
+                self._folded[event.stream_id] = apply(self._folded.get(event.stream_id), event)
+            self._position = batch[-1].position
 
     async def add(self, spec: SourceSpec) -> RegisteredSource:
         check_name(spec.name)
@@ -195,9 +215,14 @@ class SourceSync:
         payload = {"source_id": source.source_id, "revision": fetched.revision,
                    "license": license_id, "changes": report.as_json()["documents"],
                    "chunks": report.chunks, "skipped": dict(fetched.skipped),
-                   "state": fetched.state, "seconds": round(result.seconds, 3),
-                   "at": self._now()}  # fmt: skip
-        await self._store.append(stream_of(name), None, [NewEvent(_K.SOURCE_SYNCED, payload)])
+                   "seconds": round(result.seconds, 3), "at": self._now()}  # fmt: skip
+        if source.synced_at is None:
+            payload["state"] = fetched.state
+        else:
+            payload["state_patch"] = state_patch(source.state, fetched.state)
+        version = current_version(_K.SOURCE_SYNCED)
+        synced = NewEvent(_K.SOURCE_SYNCED, payload, schema_version=version)
+        await self._store.append(stream_of(name), None, [synced])
         return result
 
     async def due(self) -> list[str]:

@@ -74,10 +74,19 @@ class SourceFetcher(Protocol):
         ...
 
 
+# `/buddy scope all` gives a channel every source back: no source may be called that.
+RESERVED_NAMES = frozenset({"all"})
+
+
 def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise SourceError(
             f"source name {name!r}: letters, digits, '.', '_' or '-', at most 64 characters"
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise SourceError(
+            f"source name {name!r} is reserved (`scope {name.lower()}` means every source): "
+            "give another with --name"
         )
     return name
 

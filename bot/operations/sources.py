@@ -28,6 +28,10 @@ def git_fetcher(services: Services) -> GitFetcher:
 
 
 def source_sync(services: Services) -> SourceSync:
+    return services.source_sync()
+
+
+def build_source_sync(services: Services) -> SourceSync:
     from adapters.sources.local import LocalFetcher
     from adapters.store.clock import SystemClock
     from domain.source_sync import SourceSync

@@ -96,6 +96,45 @@ async def test_a_repository_kept_current_and_rebuilt_from_events(
         assert [s["name"] for s in await list_sources(services) if s["name"] == "team"] == []
 
 
+async def test_each_sync_records_what_changed_and_every_process_folds_the_same(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The first sync stores the fetcher's whole state, later ones what changed of it (a no-op
+    sync: nothing); a second SourceSync (a restart, another replica) folds the same source, and
+    keeps up with syncs the first makes after it has read."""
+    from bot.bootstrap import bootstrap
+    from domain.source_sync import stream_of
+
+    pages = {f"docs/{i}.md": f"# Page {i}\n\nText {i}.\n" for i in range(30)}
+    repo = make_repo(tmp_path / "repo", dict(pages))
+    clock = FixedClock()
+    async with bootstrap(settings) as services:
+        first = syncing(services, clock)
+        await first.add(SourceSpec("team", "git", f"file://{repo}", every_hours=1))
+        await first.sync("team")
+        commit(repo, {"docs/3.md": "# Page 3\n\nChanged.\n", "docs/4.md": None})
+        await first.sync("team")
+        await first.sync("team")  # nothing changed since
+        synced = [e.payload for e in await services.store.read_stream(stream_of("team"))
+                  if e.type == KnowledgeEvents.SOURCE_SYNCED]  # fmt: skip
+        assert set(pages) <= set(synced[0]["state"]["blobs"])
+        blobs = synced[1]["state_patch"]["entries"]["blobs"]
+        assert list(blobs["set"]) == ["docs/3.md"]
+        assert blobs["unset"] == ["docs/4.md"]
+        assert synced[1]["state_patch"]["set"] == {"commit": git(repo, "rev-parse", "HEAD")}
+        assert synced[2]["state_patch"] == {}
+
+        other = syncing(services, clock)
+        assert await other.source("team") == await first.source("team")
+        commit(repo, {"docs/5.md": None})
+        await first.sync("team")
+        caught_up = await other.source("team")
+        assert caught_up is not None
+        assert caught_up == await first.source("team")
+        assert "docs/5.md" not in caught_up.state["blobs"]
+        assert caught_up.revision == git(repo, "rev-parse", "HEAD")
+
+
 async def test_the_schedule_syncs_what_is_due_and_backs_off_a_failing_source(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -175,6 +214,12 @@ async def test_an_unknown_license_is_refused_and_credentials_are_never_stored(
                          include=(), exclude=(), every_hours=None, ref=None)  # fmt: skip
         [report] = await sync_sources(services, "given")
         assert report.as_json()["documents"]["added"] == 1
+        for reserved in ("all", "ALL"):  # `/buddy scope all` must stay unambiguous
+            with pytest.raises(SourceError, match="reserved"):
+                await add_source(services, f"file://{repo}", name=reserved, license_id="MIT",
+                                 include=(), exclude=(), every_hours=None, ref=None)  # fmt: skip
+        assert {s.spec.name for s in await services.source_sync().sources()} == {
+            "nolicense", "given"}  # fmt: skip
 
         secret = "https://bot:hunter2secret@127.0.0.1:9/private.git"
         await add_source(services, secret, name="private", license_id="MIT", include=(),
