@@ -135,32 +135,40 @@ def _unit_vectors(rows: int, dim: int, seed: int) -> Vectors:
 
 
 def _load(conn: psycopg.Connection, vectors: Vectors) -> None:
-    """COPY in PostgreSQL's binary format, built with numpy: no per-value Python formatting."""
+    _copy_binary(conn, "COPY bench_vectors (id, embedding) FROM STDIN BINARY", vectors)
+
+
+def _copy_binary(
+    conn: psycopg.Connection, statement: str, vectors: Vectors, owners: np.ndarray | None = None
+) -> None:
+    """COPY rows (id, [owner,] vector) in PostgreSQL's binary format, built with numpy: no
+    per-value Python formatting. Row i is id i, owners[i] when given, and vectors[i]."""
     rows, dim = vectors.shape
-    # Per row: field count, id (length + int8), vector (length + pgvector's dim, unused, floats).
+    # Per row: field count, id (length + int8), the owner (length + int4), vector (length +
+    # pgvector's dim, unused, floats).
+    owner_fields = [] if owners is None else [("owner_len", ">i4"), ("owner", ">i4")]
     row_type = np.dtype(
-        [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"),
+        [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), *owner_fields, ("vec_len", ">i4"),
          ("dim", ">i2"), ("unused", ">i2"), ("values", ">f4", (dim,))]
     )  # fmt: skip
     header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    trailer = (-1).to_bytes(2, "big", signed=True)
-    with (
-        conn.cursor() as cur,
-        cur.copy("COPY bench_vectors (id, embedding) FROM STDIN BINARY") as copy,
-    ):
+    with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.write(header)
         for start in range(0, rows, COPY_ROWS_PER_WRITE):
             stop = min(start + COPY_ROWS_PER_WRITE, rows)
             chunk = np.empty(stop - start, dtype=row_type)
-            chunk["fields"] = 2
+            chunk["fields"] = 2 if owners is None else 3
             chunk["id_len"] = 8
             chunk["id"] = np.arange(start, stop)
+            if owners is not None:
+                chunk["owner_len"] = 4
+                chunk["owner"] = owners[start:stop]
             chunk["vec_len"] = 4 + 4 * dim
             chunk["dim"] = dim
             chunk["unused"] = 0
             chunk["values"] = vectors[start:stop]
             copy.write(chunk.tobytes())
-        copy.write(trailer)
+        copy.write((-1).to_bytes(2, "big", signed=True))
 
 
 def _build_index(conn: psycopg.Connection) -> float:
@@ -354,7 +362,7 @@ def _load_scoped(
             f"CREATE UNLOGGED TABLE {STAGING} (id bigint, source int, embedding vector({dim}))"
         )
         with _progress(f"loading {rows} chunks of dim {dim} in {sources} sources"):
-            _copy_scoped(conn, vectors, owners)
+            _copy_binary(conn, f"COPY {STAGING} FROM STDIN BINARY", vectors, owners)
             conn.execute(
                 "INSERT INTO kb_chunks (chunk_id, document_id, source_id, path, locator, "
                 "start_line, end_line, kind, text, model, dimension, embedding) "
@@ -379,33 +387,6 @@ def _load_scoped(
             build_s = time.perf_counter() - started
             conn.execute("ANALYZE kb_chunks")
     return build_s, definition
-
-
-def _copy_scoped(conn: psycopg.Connection, vectors: Vectors, owners: np.ndarray) -> None:
-    """COPY (id, source, embedding) in PostgreSQL's binary format, built with numpy."""
-    rows, dim = vectors.shape
-    row_type = np.dtype(
-        [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("source_len", ">i4"),
-         ("source", ">i4"), ("vec_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
-         ("values", ">f4", (dim,))]
-    )  # fmt: skip
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    with conn.cursor() as cur, cur.copy(f"COPY {STAGING} FROM STDIN BINARY") as copy:
-        copy.write(header)
-        for start in range(0, rows, COPY_ROWS_PER_WRITE):
-            stop = min(start + COPY_ROWS_PER_WRITE, rows)
-            chunk = np.empty(stop - start, dtype=row_type)
-            chunk["fields"] = 3
-            chunk["id_len"] = 8
-            chunk["id"] = np.arange(start, stop)
-            chunk["source_len"] = 4
-            chunk["source"] = owners[start:stop]
-            chunk["vec_len"] = 4 + 4 * dim
-            chunk["dim"] = dim
-            chunk["unused"] = 0
-            chunk["values"] = vectors[start:stop]
-            copy.write(chunk.tobytes())
-        copy.write((-1).to_bytes(2, "big", signed=True))
 
 
 async def _check_scoped_plans(db: Database, vector: np.ndarray, k: int, scope: list[str]) -> None:
