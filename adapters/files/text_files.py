@@ -21,6 +21,18 @@ def selected(spec: SourceSpec, path: str) -> bool:
     return included and not any(fnmatch(path, glob) for glob in spec.exclude)
 
 
+_UNSAFE_PARTS = frozenset({"", ".", "..", ".git"})
+
+
+def safe_path(path: str) -> bool:
+    """A relative path that stays inside its source: no `..`, `.git` or empty part, not absolute,
+    no backslash or control character. A crafted Git tree can name `../x.md`; it is never
+    written to disk, but no document may be cited as lying outside its source."""
+    if path.startswith("/") or "\\" in path or any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return False
+    return not any(part in _UNSAFE_PARTS for part in path.split("/"))
+
+
 def readable(path: str, size: int, skipped: Counter[str]) -> bool:
     """Worth reading at all, before its bytes are fetched."""
     if PurePosixPath(path).suffix.lower() not in SUPPORTED_SUFFIXES:

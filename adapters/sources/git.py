@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from adapters.files.licenses import spdx_of
-from adapters.files.text_files import readable, selected, text_file
+from adapters.files.text_files import readable, safe_path, selected, text_file
 from domain.ingestion import digest
 from domain.sources import Fetched, SourceError, SourceSpec, without_credentials
 
@@ -79,6 +79,10 @@ class GitFetcher:
     def _wanted(
         spec: SourceSpec, path: str, entry: tuple[str, int | None], skipped: Counter[str]
     ) -> bool:
+        if not safe_path(path):
+            log.warning("source %s: skipping a path that leaves the repository", spec.name)
+            skipped["unsafe path"] += 1
+            return False
         if not selected(spec, path):
             skipped["excluded"] += 1
             return False

@@ -123,6 +123,47 @@ async def test_links_binaries_huge_and_excluded_files_are_skipped(
     assert not (tmp_path / "sources" / "etc").exists()  # nothing is checked out
 
 
+async def test_a_crafted_tree_naming_paths_outside_the_repository_is_refused(
+    tmp_path: Path,
+) -> None:
+    """`git mktree` writes what no checkout would: entries `..` and `.git` holding files. The
+    fetcher reads trees, never the disk, and skips such paths as unsafe."""
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    git(hostile, "init", "-q", "-b", "main")
+
+    def run(*args: str, stdin: str = "") -> str:
+        done = subprocess.run(["git", "-C", str(hostile), *args], input=stdin,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return done.stdout.strip()
+
+    blob = run("hash-object", "-w", "--stdin", stdin="# Evil\n\nescaped\n")
+    license_blob = run("hash-object", "-w", "--stdin", stdin=MIT)
+    inner = run("mktree", stdin=f"100644 blob {blob}\tx.md\n")
+    root = run("mktree", stdin=(f"040000 tree {inner}\t..\n040000 tree {inner}\t.git\n"
+                                f"100644 blob {license_blob}\tLICENSE\n"
+                                f"100644 blob {blob}\tok.md\n"))  # fmt: skip
+    run("update-ref", "refs/heads/main", run("commit-tree", root, "-m", "crafted"))
+    assert "../x.md" in git(hostile, "ls-tree", "-r", "--name-only", "main")
+
+    fetched = await GitFetcher(tmp_path / "sources").fetch(spec(hostile), None)
+    assert {f.relative_path for f in fetched.files} == {"ok.md"}
+    assert fetched.skipped["unsafe path"] == 2
+    assert set(fetched.state["blobs"]) == {"ok.md"}
+    assert fetched.license == "MIT"
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_safe_paths() -> None:
+    from adapters.files.text_files import safe_path
+
+    assert safe_path("docs/deploy.md")
+    assert safe_path("a/.github/b.md")  # a dot file is fine; only . and .. and .git are not
+    for unsafe in ("../x.md", "a/../../x.md", "/etc/passwd", ".git/config", "a//b.md",
+                   "a/./b.md", "a\\..\\b.md", "a\nb.md"):  # fmt: skip
+        assert not safe_path(unsafe), unsafe
+
+
 async def test_an_unreachable_repository_is_a_clear_error(tmp_path: Path) -> None:
     missing = SourceSpec("gone", "git", f"file://{tmp_path}/nothing-here")
     with pytest.raises(SourceError, match="git fetch gone failed"):
