@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def test_serve_syncs_a_registered_repository_on_its_schedule(
     head = git(repo, "rev-parse", "HEAD")
 
     process, _ = start_serving(env)
+    logged: list[str] = []  # read as it comes: a full pipe would stall the server
+    reader = threading.Thread(target=lambda: logged.extend(process.stderr or ()), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + EVERY_HOURS * 3600 + 120
         while event_types(sqlite_url).count("knowledge.SourceSynced") < 2:
@@ -48,8 +52,8 @@ def test_serve_syncs_a_registered_repository_on_its_schedule(
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-    assert process.stderr is not None
-    log = process.stderr.read()
+    reader.join(timeout=30)
+    log = "".join(logged)
     assert "embedding: started" in log  # the new file's chunks, reported as they are embedded
     assert "embedding: " in log
     assert ", done" in log
