@@ -131,11 +131,7 @@ class IngestionService:
                 report.changed += previous is not None
             progress(1)
         for path, (document_id, _) in known.items():
-            event = NewEvent(
-                KnowledgeEvents.DOCUMENT_REMOVED,
-                {"source_id": source_id, "document_id": document_id, "path": path},
-            )
-            await self._store.append(f"document-{document_id}", None, [event])
+            await self._remove(source_id, document_id, path)
             report.removed += 1
 
     async def ingest_changes(

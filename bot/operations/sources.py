@@ -27,10 +27,6 @@ def git_fetcher(services: Services) -> GitFetcher:
     return GitFetcher(services.settings.data_dir / "sources")
 
 
-def source_sync(services: Services) -> SourceSync:
-    return services.source_sync()
-
-
 def build_source_sync(services: Services) -> SourceSync:
     from adapters.sources.local import LocalFetcher
     from adapters.store.clock import SystemClock
@@ -53,7 +49,7 @@ async def add_source(
     stored = without_credentials(origin)
     spec = SourceSpec(name or _default_name(stored), kind, stored, license_id, include, exclude,
                       every_hours, ref)  # fmt: skip
-    added = await source_sync(services).add(spec)
+    added = await services.source_sync().add(spec)
     if kind == "git":
         git_fetcher(services).remember_credentials(spec.name, origin)  # never in the store
     return added.as_json()
@@ -61,7 +57,7 @@ async def add_source(
 
 async def sync_sources(services: Services, name: str | None) -> list[SyncReport]:
     """Sync one source, or every registered one."""
-    syncing = source_sync(services)
+    syncing = services.source_sync()
     names = [name] if name else [s.spec.name for s in await syncing.sources()]
     reports = []
     await refresh_index(services)
@@ -73,7 +69,7 @@ async def sync_sources(services: Services, name: str | None) -> list[SyncReport]
 
 async def sync_due_sources(services: Services) -> dict[str, str]:
     """The scheduler's job: every source whose interval has passed (failures backed off)."""
-    syncing = source_sync(services)
+    syncing = services.source_sync()
     if not await syncing.due():
         return {}
     await refresh_index(services)
@@ -87,7 +83,7 @@ async def sync_due_sources(services: Services) -> dict[str, str]:
 
 async def remove_source(services: Services, name: str) -> int:
     await refresh_index(services)
-    removed = await source_sync(services).remove(name)
+    removed = await services.source_sync().remove(name)
     git_fetcher(services).forget(name)
     await refresh_index(services)
     return removed
@@ -97,7 +93,7 @@ async def list_sources(services: Services) -> list[dict[str, Any]]:
     """Every source in the index (ingested or registered), with its registration when it has
     one: origin, revision, last sync, last error."""
     await services.projections.catch_up(services.knowledge_projection)
-    syncing = source_sync(services)
+    syncing = services.source_sync()
     gone = {s.source_id for s in await syncing.sources(removed=True)}
     indexed = {s["source_id"]: s for s in await services.catalog.sources()
                if s["source_id"] not in gone}  # fmt: skip
