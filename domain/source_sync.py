@@ -9,8 +9,9 @@ events, so the scheduler's check every few minutes reads only what happened sinc
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,13 +79,6 @@ def _at(event: RecordedEvent) -> datetime:
     return datetime.fromisoformat(at) if isinstance(at, str) else event.recorded_at
 
 
-def fold(events: Sequence[RecordedEvent]) -> RegisteredSource | None:
-    source: RegisteredSource | None = None
-    for event in events:
-        source = apply(source, event)
-    return source
-
-
 def apply(source: RegisteredSource | None, event: RecordedEvent) -> RegisteredSource | None:
     """The source after one event of its stream (a SourceAdded starts it afresh)."""
     payload = event.payload
@@ -139,6 +133,7 @@ class SourceSync:
         self._timer = timer
         self._folded: dict[str, RegisteredSource | None] = {}  # by stream
         self._position = 0  # of the last event folded
+        self._lock = asyncio.Lock()  # one catch-up at a time: each event folds once, in order
 
     async def source(self, name: str) -> RegisteredSource | None:
         await self._catch_up()
@@ -155,10 +150,11 @@ class SourceSync:
         """Fold the source events stored since the last call (positions are gapless and in
         commit order, so none is missed)."""
         types = list(TYPES)
-        while batch := await self._store.read_all(self._position, limit=1000, types=types):
-            for event in batch:
-                self._folded[event.stream_id] = apply(self._folded.get(event.stream_id), event)
-            self._position = batch[-1].position
+        async with self._lock:
+            while batch := await self._store.read_all(self._position, limit=1000, types=types):
+                for event in batch:
+                    self._folded[event.stream_id] = apply(self._folded.get(event.stream_id), event)
+                self._position = batch[-1].position
 
     async def add(self, spec: SourceSpec) -> RegisteredSource:
         check_name(spec.name)

@@ -54,7 +54,7 @@ def test_a_sync_stored_before_patches_is_read_as_the_whole_state() -> None:
     from domain.catalogue import upcasters
     from domain.event_types import KnowledgeEvents
     from domain.events import RecordedEvent
-    from domain.source_sync import fold
+    from domain.source_sync import RegisteredSource, apply
 
     at = datetime(2026, 11, 1, tzinfo=UTC)
     spec = {"name": "team", "kind": "git", "origin": "file:///r"}
@@ -70,6 +70,13 @@ def test_a_sync_stored_before_patches_is_read_as_the_whole_state() -> None:
     v2 = RecordedEvent(3, "s", 2, KnowledgeEvents.SOURCE_SYNCED, 2,
                        {"source_id": "x", "revision": "c2", "license": "MIT", "changes": {},
                         "state_patch": patch}, {}, at)  # fmt: skip
+
+    def fold(events: list[RecordedEvent]) -> RegisteredSource | None:
+        source: RegisteredSource | None = None
+        for event in events:
+            source = apply(source, event)
+        return source
+
     source = fold([added, v1])
     assert source is not None
     assert source.state == synced["state"]
